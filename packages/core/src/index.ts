@@ -1,0 +1,25 @@
+/**
+ * @shardlog/core: durable, sharded log / write-ahead-log appends for Node.js.
+ *
+ *   const log = await openLog({ dir: 'data/wal', shards: 4, sync: 'batch' });
+ *   const seq = log.append('INSERT row 1');
+ *   await log.durable(seq);
+ *   await log.close();
+ *   for await (const e of readLog({ dir: 'data/wal' })) e.seq, e.text();
+ */
+export { openLog, Log, type LogStats, type ShardStats } from './log.js';
+export { Producer, attachProducer, type ProducerHandle, type Entry } from './producer.js';
+export { readLog, readLogSync, readShard, type LogEntry, type ReadOptions } from './reader.js';
+export type { OpenOptions, SyncOption } from './options.js';
+export {
+  ShardlogError,
+  InvalidArgumentError,
+  EntryTooLargeError,
+  RingFullError,
+  LogClosedError,
+  ShardFailedError,
+  LogLockedError,
+  CorruptLogError,
+  LogFormatError,
+  type ShardRecovery,
+} from '@shardlog/workers';

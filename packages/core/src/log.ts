@@ -1,0 +1,337 @@
+/**
+ * openLog and the Log: starts one writer thread per shard, recovers, and hands out producers.
+ * The Log is itself the main thread's producer (append/appendMany/durable come from Producer).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import {
+  B_BATCHES,
+  B_DURABLE,
+  B_ENTRIES,
+  B_FILE_BYTES,
+  B_FSYNCS,
+  B_LAST_SEQ,
+  B_PAYLOAD,
+  B_SEGMENTS,
+  B_WRITEV,
+  B_WRITTEN,
+  Comlink,
+  CONTROL_BYTES,
+  deserializeError,
+  G_STATE,
+  GLOBAL_BYTES,
+  I_DURABLE_EPOCH,
+  I_FULL_WAITS,
+  I_HEAD,
+  I_LOCK,
+  I_STATE,
+  I_TAIL,
+  InvalidArgumentError,
+  LogClosedError,
+  MANIFEST_FILE,
+  MANIFEST_VERSION,
+  nodeEndpoint,
+  readManifest,
+  ShardFailedError,
+  SHARD_WRITER_URL,
+  STATE_CLOSED,
+  STATE_CLOSING,
+  STATE_FAILED,
+  STATE_RUNNING,
+  writeFileDurable,
+  type Manifest,
+  type SerializedError,
+  type ShardRecovery,
+  type ShardWriterApi,
+  type ShardWriterData,
+} from '@shardlog/workers';
+import { acquireLock } from './lock.js';
+import { defaultShards, resolveOptions, type OpenOptions, type ResolvedOptions } from './options.js';
+import { Producer, type ProducerHandle } from './producer.js';
+import { initSeq, peekSeq } from './sequence.js';
+
+export interface ShardStats {
+  shard: number;
+  /** Entries written to files. */
+  entries: number;
+  /** Payload bytes of those entries. */
+  payloadBytes: number;
+  /** Bytes written to files (record headers, padding to 8 bytes and segment headers included). */
+  fileBytes: number;
+  batches: number;
+  writevCalls: number;
+  fsyncs: number;
+  /** entries / batches. */
+  meanBatchEntries: number;
+  /** Times a producer found this ring full. */
+  ringFullWaits: number;
+  segments: number;
+  /** Ring bytes claimed by producers and not yet written. */
+  pendingBytes: number;
+  /** Ring bytes written but not yet fdatasynced (the durable lag). */
+  durableLagBytes: number;
+  lastSeq: number;
+  state: 'starting' | 'running' | 'closing' | 'closed' | 'failed';
+}
+
+export interface LogStats {
+  state: ShardStats['state'];
+  /** The sequence number the next append gets. */
+  nextSeq: number;
+  entries: number;
+  payloadBytes: number;
+  fileBytes: number;
+  batches: number;
+  writevCalls: number;
+  fsyncs: number;
+  meanBatchEntries: number;
+  ringFullWaits: number;
+  durableLagBytes: number;
+  shards: ShardStats[];
+}
+
+const STATES = ['starting', 'running', 'closing', 'closed', 'failed'] as const;
+
+interface ShardHandle {
+  worker: Worker;
+  rpc: Comlink.Remote<ShardWriterApi>;
+  ring: SharedArrayBuffer;
+  i32: Int32Array;
+  b64: BigInt64Array;
+  exited: Promise<number>;
+}
+
+export class Log extends Producer {
+  readonly dir: string;
+  readonly format: 'framed' | 'lines';
+  /** What recovery found and cut, per shard. */
+  readonly recovery: ShardRecovery[];
+  private readonly handle: ProducerHandle;
+  private readonly shardHandles: ShardHandle[];
+  private readonly release: () => void;
+  private closing: Promise<void> | undefined;
+  private nextProducer = 1;
+
+  /** @internal use openLog */
+  constructor(handle: ProducerHandle, dir: string, shards: ShardHandle[], recovery: ShardRecovery[], release: () => void) {
+    super(handle);
+    this.handle = handle;
+    this.dir = dir;
+    this.format = handle.format;
+    this.shardHandles = shards;
+    this.recovery = recovery;
+    this.release = release;
+    this.seqNext = peekSeq(this.g32);
+    this.exclusive = true;
+    for (const [i, s] of shards.entries()) {
+      s.worker.on('message', (m: { type?: string; error?: SerializedError }) => {
+        if (m && m.type === 'failed' && m.error) this.markFailed(i, deserializeError(m.error));
+      });
+      s.worker.on('error', (e) => this.markFailed(i, e));
+      void s.exited.then((code) => {
+        if (Atomics.load(s.i32, I_STATE) !== STATE_CLOSED && !this.failureCause) {
+          this.markFailed(i, new Error(`writer thread of shard ${i} exited unexpectedly (code ${code})`));
+        }
+      });
+    }
+  }
+
+  private markFailed(shard: number, cause: Error): void {
+    if (!this.failureCause) this.failureCause = cause;
+    const s = this.shardHandles[shard];
+    if (Atomics.load(s.i32, I_STATE) !== STATE_CLOSED) Atomics.store(s.i32, I_STATE, STATE_FAILED);
+    Atomics.store(this.g32, G_STATE, STATE_FAILED);
+    Atomics.notify(s.i32, I_DURABLE_EPOCH);
+    Atomics.notify(s.i32, I_HEAD);
+    Atomics.notify(s.i32, I_LOCK);
+  }
+
+  /** Why the log failed, if it did. */
+  get failure(): Error | undefined {
+    return Atomics.load(this.g32, G_STATE) === STATE_FAILED ? this.failureError() : undefined;
+  }
+
+  /**
+   * A handle other threads pass to attachProducer() to append into this log's rings. It holds only
+   * SharedArrayBuffers and plain fields, so it goes through workerData or postMessage as is.
+   */
+  producerHandle(): ProducerHandle {
+    this.share(); // from now on other threads may append: take the lock and the shared counter
+    return { ...this.handle, firstShard: this.nextProducer++ % this.shards };
+  }
+
+  /** Roll every shard to a new segment at its next write. */
+  async rotate(): Promise<void> {
+    this.assertOpen();
+    await Promise.all(this.shardHandles.map((s) => s.rpc.rotate()));
+  }
+
+  private assertOpen(): void {
+    const st = Atomics.load(this.g32, G_STATE);
+    if (st !== STATE_RUNNING) this.throwState();
+  }
+
+  /** Counters, read from shared memory (no message round trip). */
+  stats(): LogStats {
+    const shards: ShardStats[] = this.shardHandles.map((s, shard) => {
+      const rd = (i: number) => Number(Atomics.load(s.b64, i));
+      const entries = rd(B_ENTRIES);
+      const batches = rd(B_BATCHES);
+      const written = rd(B_WRITTEN);
+      const tail = Atomics.load(s.i32, I_TAIL);
+      return {
+        shard,
+        entries,
+        payloadBytes: rd(B_PAYLOAD),
+        fileBytes: rd(B_FILE_BYTES),
+        batches,
+        writevCalls: rd(B_WRITEV),
+        fsyncs: rd(B_FSYNCS),
+        meanBatchEntries: batches ? entries / batches : 0,
+        ringFullWaits: Atomics.load(s.i32, I_FULL_WAITS) >>> 0,
+        segments: rd(B_SEGMENTS),
+        pendingBytes: (tail - (written % 4294967296 | 0)) | 0,
+        durableLagBytes: written - rd(B_DURABLE),
+        lastSeq: rd(B_LAST_SEQ),
+        state: STATES[Atomics.load(s.i32, I_STATE)] ?? 'failed',
+      };
+    });
+    const sum = (k: keyof ShardStats) => shards.reduce((a, s) => a + (s[k] as number), 0);
+    const entries = sum('entries');
+    const batches = sum('batches');
+    return {
+      state: STATES[Atomics.load(this.g32, G_STATE)] ?? 'failed',
+      nextSeq: this.nextSeq,
+      entries,
+      payloadBytes: sum('payloadBytes'),
+      fileBytes: sum('fileBytes'),
+      batches,
+      writevCalls: sum('writevCalls'),
+      fsyncs: sum('fsyncs'),
+      meanBatchEntries: batches ? entries / batches : 0,
+      ringFullWaits: sum('ringFullWaits'),
+      durableLagBytes: sum('durableLagBytes'),
+      shards,
+    };
+  }
+
+  /**
+   * Stop taking appends, let every writer drain and sync what was appended, stop the threads and
+   * release the lock. Everything appended before close() is durable when it resolves. Rejects (after
+   * releasing everything) if a shard had failed. Calling it again returns the same promise.
+   */
+  close(): Promise<void> {
+    if (!this.closing) this.closing = this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    const wasFailed = Atomics.load(this.g32, G_STATE) === STATE_FAILED;
+    if (!wasFailed) Atomics.store(this.g32, G_STATE, STATE_CLOSING);
+    let firstError: Error | undefined = wasFailed ? this.failureError() : undefined;
+    const results = await Promise.all(
+      this.shardHandles.map(async (s, i) => {
+        try {
+          const r = await Promise.race([s.rpc.close(), s.exited.then(() => ({ ok: false, error: undefined }))]);
+          if (!r.ok) return new ShardFailedError(i, r.error ? r.error.message : 'writer thread exited', { cause: r.error ? deserializeError(r.error) : undefined });
+        } catch (e) {
+          return e as Error;
+        }
+        return undefined;
+      }),
+    );
+    for (const e of results) if (e && !firstError) firstError = e;
+    await Promise.all(this.shardHandles.map((s) => s.worker.terminate()));
+    this.release();
+    if (firstError) {
+      Atomics.store(this.g32, G_STATE, STATE_FAILED);
+      if (!this.failureCause) this.failureCause = firstError;
+      throw firstError;
+    }
+    Atomics.store(this.g32, G_STATE, STATE_CLOSED);
+    Atomics.notify(this.g32, G_STATE);
+  }
+}
+
+/** Open (creating or recovering) a log. Resolves once every shard has recovered and its writer runs. */
+export async function openLog(options: OpenOptions): Promise<Log> {
+  const o: ResolvedOptions = resolveOptions(options);
+  const dir = path.resolve(o.dir);
+  fs.mkdirSync(dir, { recursive: true });
+  const release = acquireLock(o.dir);
+  const started: ShardHandle[] = [];
+  try {
+    const manifest = readManifest(dir);
+    let shards: number;
+    if (manifest) {
+      if (manifest.format !== o.format) throw new InvalidArgumentError(`log ${o.dir} was created with format '${manifest.format}', opened with '${o.format}'`);
+      if (o.shards !== undefined && o.shards !== manifest.shards) {
+        throw new InvalidArgumentError(`log ${o.dir} was created with ${manifest.shards} shards, opened with shards: ${o.shards}`);
+      }
+      shards = manifest.shards;
+    } else {
+      shards = o.shards ?? defaultShards();
+      const m: Manifest = { shardlog: MANIFEST_VERSION, format: o.format, shards, created: new Date().toISOString() };
+      writeFileDurable(path.join(dir, MANIFEST_FILE), JSON.stringify(m, null, 2) + '\n');
+    }
+    const global = new SharedArrayBuffer(GLOBAL_BYTES);
+    const g32 = new Int32Array(global);
+    const rings: SharedArrayBuffer[] = [];
+    for (let s = 0; s < shards; s++) {
+      const ring = new SharedArrayBuffer(CONTROL_BYTES + o.ringBytes);
+      rings.push(ring);
+      const wd: ShardWriterData = {
+        ring,
+        global,
+        shard: s,
+        dir,
+        format: o.format,
+        sync: o.sync,
+        segmentBytes: o.segmentBytes,
+        maxBatchBytes: o.maxBatchBytes,
+        skipCorrupt: o.skipCorrupt,
+        testFaults: o.testFaults,
+      };
+      const worker = new Worker(SHARD_WRITER_URL, { workerData: wd, name: `shardlog-${s}` });
+      const exited = new Promise<number>((r) => worker.once('exit', r));
+      started.push({ worker, rpc: Comlink.wrap<ShardWriterApi>(nodeEndpoint(worker)), ring, i32: new Int32Array(ring), b64: new BigInt64Array(ring, 0, CONTROL_BYTES / 8), exited });
+    }
+    type Started = Awaited<ReturnType<ShardWriterApi['started']>>;
+    const results: Started[] = await Promise.all(
+      started.map((s, i) =>
+        Promise.race<Started>([
+          s.rpc.started(),
+          s.exited.then((code) => ({ ok: false as const, error: { name: 'Error', message: `writer thread of shard ${i} exited during start (code ${code})` } })),
+        ]),
+      ),
+    );
+    const failed = results.find((r) => !r.ok);
+    if (failed && !failed.ok) throw deserializeError(failed.error);
+    const recovery = results.map((r) => (r.ok ? r.recovery : undefined)) as ShardRecovery[];
+    let next = 1;
+    if (o.format === 'framed') {
+      for (const r of recovery) next = Math.max(next, r.lastSeq + 1);
+    } else {
+      // Lines carry no sequence numbers: every seq after the newest segment's first one lives in
+      // some shard's last segment, so that name plus all their lines bounds what was ever used.
+      let maxFirst = 0;
+      let lines = 0;
+      for (const r of recovery) {
+        if (r.tail) {
+          maxFirst = Math.max(maxFirst, r.tail.firstSeq);
+          lines += r.lines;
+        }
+      }
+      if (maxFirst > 0) next = maxFirst + lines + 1;
+    }
+    initSeq(g32, next);
+    Atomics.store(g32, G_STATE, STATE_RUNNING);
+    const handle: ProducerHandle = { rings, global, format: o.format, onFull: o.onFull, firstShard: 0 };
+    return new Log(handle, o.dir, started, recovery, release);
+  } catch (e) {
+    await Promise.all(started.map((s) => s.worker.terminate()));
+    release();
+    throw e;
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Options of openLog, checked up front: a bad option is an InvalidArgumentError naming the option,
+ * and nothing is created on disk.
+ */
+import { availableParallelism } from 'node:os';
+import { InvalidArgumentError, isPowerOfTwo, MAX_RING_BYTES, MIN_RING_BYTES, type SyncPolicy, type TestFaults } from '@shardlog/workers';
+
+export type SyncOption = 'none' | 'batch' | { everyMs: number } | { everyBytes: number };
+
+export interface OpenOptions {
+  /** Directory of the log (created if missing). */
+  dir: string;
+  /** Writer threads, one per shard. Default: the CPU count (os.availableParallelism()), at most 8; an existing log keeps its count. */
+  shards?: number;
+  /** Bytes of each shard's ring, a power of two from 64 KiB to 1 GiB. Default 8 MiB. The largest entry is half of it. */
+  ringBytes?: number;
+  /**
+   * When to fdatasync. 'batch' (default): after every batch write, so all producers waiting on a batch
+   * share one sync (group commit). 'none': only when someone awaits durable(), and on close.
+   * { everyMs }: at most every N ms. { everyBytes }: once N bytes are unsynced, or when someone awaits durable().
+   */
+  sync?: SyncOption;
+  /** Roll to a new segment file once the current one reaches this size. Default 64 MiB. */
+  segmentBytes?: number;
+  /** A full ring: 'wait' (default) blocks the appending thread until the writer frees room; 'throw' raises RingFullError. */
+  onFull?: 'wait' | 'throw';
+  /** 'framed' (default): length + CRC-32C + seq records. 'lines': raw newline-terminated text, for log tools. */
+  format?: 'framed' | 'lines';
+  /** Most bytes one writev takes from the ring. Default 4 MiB (capped at half the ring). */
+  maxBatchBytes?: number;
+  /** Recovery: skip corrupt records before the tail (counted in log.recovery) instead of refusing to open. */
+  skipCorrupt?: boolean;
+  /** @internal Fault injection for tests. */
+  testFaults?: TestFaults;
+}
+
+export interface ResolvedOptions {
+  dir: string;
+  shards: number | undefined;
+  ringBytes: number;
+  sync: SyncPolicy;
+  segmentBytes: number;
+  onFull: 'wait' | 'throw';
+  format: 'framed' | 'lines';
+  maxBatchBytes: number;
+  skipCorrupt: boolean;
+  testFaults?: TestFaults;
+}
+
+const KNOWN = new Set(['dir', 'shards', 'ringBytes', 'sync', 'segmentBytes', 'onFull', 'format', 'maxBatchBytes', 'skipCorrupt', 'testFaults']);
+
+export function defaultShards(): number {
+  return Math.max(1, Math.min(8, availableParallelism()));
+}
+
+function int(name: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new InvalidArgumentError(`option ${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(v) ?? String(v)}`);
+  }
+  return v;
+}
+
+export function resolveOptions(o: OpenOptions): ResolvedOptions {
+  if (o === null || typeof o !== 'object') throw new InvalidArgumentError('openLog takes an options object with at least { dir }');
+  for (const k of Object.keys(o)) if (!KNOWN.has(k)) throw new InvalidArgumentError(`unknown option ${k}`);
+  if (typeof o.dir !== 'string' || o.dir.length === 0) throw new InvalidArgumentError('option dir must be a non-empty string');
+  const shards = o.shards === undefined ? undefined : int('shards', o.shards, 1, 256);
+  const ringBytes = o.ringBytes === undefined ? 8 * 1024 * 1024 : int('ringBytes', o.ringBytes, MIN_RING_BYTES, MAX_RING_BYTES);
+  if (!isPowerOfTwo(ringBytes)) throw new InvalidArgumentError(`option ringBytes must be a power of two, got ${ringBytes}`);
+  let sync: SyncPolicy;
+  const s = o.sync ?? 'batch';
+  if (s === 'none' || s === 'batch') sync = { kind: s };
+  else if (s && typeof s === 'object' && 'everyMs' in s && Object.keys(s).length === 1) sync = { kind: 'ms', value: int('sync.everyMs', s.everyMs, 1, 3_600_000) };
+  else if (s && typeof s === 'object' && 'everyBytes' in s && Object.keys(s).length === 1) sync = { kind: 'bytes', value: int('sync.everyBytes', s.everyBytes, 1, 2 ** 40) };
+  else throw new InvalidArgumentError(`option sync must be 'none', 'batch', { everyMs: N } or { everyBytes: N }, got ${JSON.stringify(s)}`);
+  const segmentBytes = o.segmentBytes === undefined ? 64 * 1024 * 1024 : int('segmentBytes', o.segmentBytes, 4096, 2 ** 40);
+  const onFull = o.onFull ?? 'wait';
+  if (onFull !== 'wait' && onFull !== 'throw') throw new InvalidArgumentError(`option onFull must be 'wait' or 'throw', got ${JSON.stringify(onFull)}`);
+  const format = o.format ?? 'framed';
+  if (format !== 'framed' && format !== 'lines') throw new InvalidArgumentError(`option format must be 'framed' or 'lines', got ${JSON.stringify(format)}`);
+  const maxBatchBytes = o.maxBatchBytes === undefined ? 4 * 1024 * 1024 : int('maxBatchBytes', o.maxBatchBytes, 4096, MAX_RING_BYTES);
+  if (o.skipCorrupt !== undefined && typeof o.skipCorrupt !== 'boolean') throw new InvalidArgumentError('option skipCorrupt must be a boolean');
+  return { dir: o.dir, shards, ringBytes, sync, segmentBytes, onFull, format, maxBatchBytes, skipCorrupt: o.skipCorrupt ?? false, testFaults: o.testFaults };
+}

@@ -1,0 +1,142 @@
+/**
+ * Typed errors. Every error shardlog throws or rejects with is a ShardlogError with a stable `code`,
+ * so callers can branch on `err.code` (like Node's own errors) or on the class.
+ */
+
+export class ShardlogError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Bad options or arguments (wrong type, out of range). The log is unchanged. */
+export class InvalidArgumentError extends ShardlogError {
+  constructor(message: string) {
+    super('ERR_SHARDLOG_INVALID_ARGUMENT', message);
+  }
+}
+
+/** An entry larger than the ring allows. The log is unchanged. */
+export class EntryTooLargeError extends ShardlogError {
+  readonly size: number;
+  readonly limit: number;
+  constructor(size: number, limit: number) {
+    super('ERR_SHARDLOG_ENTRY_TOO_LARGE', `entry of ${size} bytes is larger than the ${limit} bytes this log's ring allows (raise ringBytes)`);
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+/** The ring had no room and the log was opened with onFull: 'throw' (or the wait timed out). */
+export class RingFullError extends ShardlogError {
+  readonly shard: number;
+  constructor(shard: number, detail = '') {
+    super('ERR_SHARDLOG_RING_FULL', `ring of shard ${shard} is full${detail}`);
+    this.shard = shard;
+  }
+}
+
+/** append/durable after close() began. */
+export class LogClosedError extends ShardlogError {
+  constructor(message = 'the log is closed') {
+    super('ERR_SHARDLOG_CLOSED', message);
+  }
+}
+
+/** A write, sync or worker failure. The log refuses further appends; nothing is retried. */
+export class ShardFailedError extends ShardlogError {
+  readonly shard: number;
+  constructor(shard: number, message: string, options?: { cause?: unknown }) {
+    super('ERR_SHARDLOG_SHARD_FAILED', `shard ${shard} failed: ${message}`, options);
+    this.shard = shard;
+  }
+}
+
+/** Another process (or another open in this one) holds the log's lock. */
+export class LogLockedError extends ShardlogError {
+  readonly pid: number;
+  constructor(dir: string, pid: number) {
+    super('ERR_SHARDLOG_LOCKED', `log ${dir} is locked by process ${pid}`);
+    this.pid = pid;
+  }
+}
+
+/** A record or segment is corrupt somewhere other than a torn tail. */
+export class CorruptLogError extends ShardlogError {
+  readonly file: string;
+  readonly offset: number;
+  constructor(file: string, offset: number, detail: string) {
+    super('ERR_SHARDLOG_CORRUPT', `corrupt log: ${file} at offset ${offset}: ${detail}`);
+    this.file = file;
+    this.offset = offset;
+  }
+}
+
+/** A file that is not a shardlog segment, or one of a format this version does not know. */
+export class LogFormatError extends ShardlogError {
+  readonly file: string;
+  constructor(file: string, detail: string) {
+    super('ERR_SHARDLOG_FORMAT', `${file}: ${detail}`);
+    this.file = file;
+  }
+}
+
+/** Errors as they cross a thread boundary (structured clone keeps only plain fields). */
+export interface SerializedError {
+  name: string;
+  message: string;
+  code?: string;
+  syscall?: string;
+  errno?: number;
+  stack?: string;
+  file?: string;
+  offset?: number;
+}
+
+export function serializeError(e: unknown): SerializedError {
+  if (e && typeof e === 'object') {
+    const o = e as Record<string, unknown>;
+    return {
+      name: String(o.name ?? 'Error'),
+      message: String(o.message ?? e),
+      code: typeof o.code === 'string' ? o.code : undefined,
+      syscall: typeof o.syscall === 'string' ? o.syscall : undefined,
+      errno: typeof o.errno === 'number' ? o.errno : undefined,
+      stack: typeof o.stack === 'string' ? o.stack : undefined,
+      file: typeof o.file === 'string' ? o.file : undefined,
+      offset: typeof o.offset === 'number' ? o.offset : undefined,
+    };
+  }
+  return { name: 'Error', message: String(e) };
+}
+
+/** Rebuild a thrown error on this side: shardlog errors get their class back, system errors their code. */
+export function deserializeError(s: SerializedError): Error {
+  let e: Error;
+  switch (s.code) {
+    case 'ERR_SHARDLOG_CORRUPT':
+      e = new CorruptLogError(s.file ?? '?', s.offset ?? -1, s.message.replace(/^corrupt log: .*? at offset -?\d+: /, ''));
+      e.message = s.message;
+      break;
+    case 'ERR_SHARDLOG_FORMAT':
+      e = new LogFormatError(s.file ?? '?', s.message);
+      e.message = s.message;
+      break;
+    case 'ERR_SHARDLOG_INVALID_ARGUMENT':
+      e = new InvalidArgumentError(s.message);
+      break;
+    default: {
+      const err = new Error(s.message) as Error & { code?: string; syscall?: string; errno?: number };
+      if (s.code) err.code = s.code;
+      if (s.syscall) err.syscall = s.syscall;
+      if (s.errno !== undefined) err.errno = s.errno;
+      err.name = s.name;
+      e = err;
+    }
+  }
+  if (s.stack) e.stack = s.stack;
+  return e;
+}

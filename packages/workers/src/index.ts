@@ -1,0 +1,14 @@
+/**
+ * @shardlog/workers: the writer side of shardlog and the formats both sides share.
+ * Most users import @shardlog/core instead, which re-exports what they need.
+ */
+export * from './errors.js';
+export * from './layout.js';
+export * from './crc32c.js';
+export * from './segment.js';
+export * from './recovery.js';
+export type { ShardWriterApi, ShardWriterData, StartResult, SyncPolicy, TestFaults } from './rpc.js';
+export { Comlink, nodeEndpoint } from './rpc.js';
+
+/** Path of the shard writer's worker script. */
+export const SHARD_WRITER_URL = new URL('./shard-writer.js', import.meta.url);

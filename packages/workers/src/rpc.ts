@@ -1,0 +1,48 @@
+/**
+ * The control plane between a log and its shard writers: comlink over the worker's MessagePort.
+ * Used for open (recovery report), rotate and close — never per entry or per batch.
+ */
+import * as Comlink from 'comlink/dist/esm/comlink.mjs';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import type { SerializedError } from './errors.js';
+import type { ShardRecovery } from './recovery.js';
+
+export { Comlink, nodeEndpoint };
+
+export type StartResult = { ok: true; recovery: ShardRecovery } | { ok: false; error: SerializedError };
+
+/** What a shard writer exposes to its log. */
+export interface ShardWriterApi {
+  /** Resolves when recovery is done and the writer is consuming the ring. */
+  started(): Promise<StartResult>;
+  /** Roll to a new segment at the next batch boundary; resolves when the new segment exists (or nothing was pending). */
+  rotate(): Promise<void>;
+  /** Drain everything published, sync, close the files; resolves with the final state. */
+  close(): Promise<{ ok: boolean; error?: SerializedError }>;
+}
+
+export type SyncPolicy = { kind: 'none' } | { kind: 'batch' } | { kind: 'ms'; value: number } | { kind: 'bytes'; value: number };
+
+/** Faults injected by tests into the writer's system calls (never set by users). */
+export interface TestFaults {
+  /** Fail the Nth writev (1-based) with `code`. */
+  writeFailAt?: number;
+  /** Fail the Nth fdatasync (1-based) with `code`. */
+  syncFailAt?: number;
+  /** Exit the worker thread abruptly after N batches. */
+  exitAfterBatches?: number;
+  code?: string;
+}
+
+export interface ShardWriterData {
+  ring: SharedArrayBuffer;
+  global: SharedArrayBuffer;
+  shard: number;
+  dir: string;
+  format: 'framed' | 'lines';
+  sync: SyncPolicy;
+  segmentBytes: number;
+  maxBatchBytes: number;
+  skipCorrupt: boolean;
+  testFaults?: TestFaults;
+}
