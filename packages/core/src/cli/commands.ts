@@ -1,0 +1,17 @@
+/**
+ * The CLI's command registry: one module per command, one line here each.
+ * A command parses its own arguments (node:util parseArgs) and returns an exit code.
+ */
+export interface Command {
+  name: string;
+  /** One line: `name ARGS`. */
+  usage: string;
+  summary: string;
+  /** Full --help text. */
+  help: string;
+  run(args: string[]): Promise<number>;
+}
+
+import { catCommand } from './cat.js';
+
+export const commands: Command[] = [catCommand];
