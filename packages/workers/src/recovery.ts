@@ -73,6 +73,11 @@ export function recoverShard(dir: string, shard: number, format: Format, opts: R
     removedFiles: [],
   };
   let segs = listSegments(dir, shard, format);
+  // A segment is a regular file we created: anything else under that name (a link, a device) is
+  // refused and left alone, never truncated or removed.
+  for (const s of segs) {
+    if (!fs.lstatSync(s.file).isFile()) throw new LogFormatError(s.file, 'not a regular file: refusing to use it as a segment');
+  }
   if (format === 'framed') {
     // Every header must be ours: a foreign or future file anywhere is refused before anything is cut.
     for (let i = 0; i < segs.length; i++) {

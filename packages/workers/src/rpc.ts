@@ -15,7 +15,7 @@ export type StartResult = { ok: true; recovery: ShardRecovery } | { ok: false; e
 export interface ShardWriterApi {
   /** Resolves when recovery is done and the writer is consuming the ring. */
   started(): Promise<StartResult>;
-  /** Roll to a new segment at the next batch boundary; resolves when the new segment exists (or nothing was pending). */
+  /** Close (and sync) the open segment; the next batch starts a new one. Resolves once it is closed. */
   rotate(): Promise<void>;
   /** Drain everything published, sync, close the files; resolves with the final state. */
   close(): Promise<{ ok: boolean; error?: SerializedError }>;

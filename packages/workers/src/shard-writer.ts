@@ -130,6 +130,7 @@ function doSync(): void {
   injected('sync');
   fs.fdatasyncSync(fd);
   nFsyncs++;
+  Atomics.store(b64, B_FSYNCS, BigInt(nFsyncs)); // before DURABLE moves, so a woken waiter sees it
   unsyncedBytes = 0;
   syncedAt = Date.now();
 }
@@ -217,16 +218,8 @@ function drainOnce(): number {
   void regionStart;
 
   if (entries > 0) {
+    if (fd >= 0 && segSize >= data.segmentBytes) closeSegment();
     if (fd < 0) openSegment(firstSeq, segMaxSeq);
-    else if (segSize >= data.segmentBytes || rotateRequested) {
-      const prevMax = segMaxSeq;
-      closeSegment();
-      openSegment(firstSeq, prevMax);
-    }
-    if (rotateRequested) {
-      rotateRequested = false;
-      for (const w of rotateWaiters.splice(0)) w();
-    }
     let total = 0;
     const views: Uint8Array[] = [];
     for (let r = 0; r < nRegions; r++) {
@@ -311,7 +304,6 @@ function maybeSync(force: boolean): void {
   seenSyncReq = req;
   if (fd >= 0 && unsyncedBytes > 0) doSync();
   publishDurable();
-  Atomics.store(b64, B_FSYNCS, BigInt(nFsyncs));
 }
 
 function fail(e: unknown): void {
@@ -336,8 +328,16 @@ async function run(): Promise<void> {
     try {
       n = drainOnce();
       maybeSync(false);
+      if (rotateRequested) {
+        // after the batch that held what was appended before rotate(): close (and sync) the open
+        // segment; the next batch starts a new one
+        rotateRequested = false;
+        closeSegment();
+        for (const w of rotateWaiters.splice(0)) w();
+      }
     } catch (e) {
       fail(e);
+      for (const w of rotateWaiters.splice(0)) w();
       return;
     }
     if (n > 0) {
@@ -361,10 +361,6 @@ async function run(): Promise<void> {
           fail(e);
           return;
         }
-      }
-      if (rotateRequested && fd < 0) {
-        rotateRequested = false;
-        for (const w of rotateWaiters.splice(0)) w();
       }
       await yieldNow();
       continue;
