@@ -74,6 +74,8 @@ let fd = -1;
 let segSize = 0;
 let segMaxSeq = 0; // highest seq in the open segment (or the last closed one, before the first open)
 let unsyncedBytes = 0;
+let syncing = false; // a background fdatasync is in flight
+let syncDone: Promise<void> = Promise.resolve();
 
 // Counters (published as BigInt64 once per batch).
 let nEntries = 0;
@@ -119,24 +121,55 @@ function openSegment(firstSeq: number, prevMaxSeq: number): void {
   nSegments++;
 }
 
+/** Sync what is left and close the open segment. Never while a background sync runs on it. */
 function closeSegment(): void {
   if (fd < 0) return;
-  if (unsyncedBytes > 0) doSync();
+  if (syncing) throw new Error('internal: closeSegment while a sync is in flight');
+  if (unsyncedBytes > 0) syncInline();
+  publishDurable(written);
   fs.closeSync(fd);
   fd = -1;
 }
 
-function doSync(): void {
+/** fdatasync in this thread, now; everything written so far becomes durable. */
+function syncInline(): void {
   injected('sync');
   fs.fdatasyncSync(fd);
-  nFsyncs++;
-  Atomics.store(b64, B_FSYNCS, BigInt(nFsyncs)); // before DURABLE moves, so a woken waiter sees it
   unsyncedBytes = 0;
-  syncedAt = Date.now();
+  synced(written);
 }
 
-function publishDurable(): void {
-  durable = written;
+/**
+ * Group commit, pipelined: fdatasync on libuv's pool while this thread goes on writing the next
+ * batch. When it completes, everything written before it started is durable. One in flight at a time.
+ */
+function syncInBackground(): void {
+  injected('sync');
+  const target = written;
+  const f = fd;
+  syncing = true;
+  unsyncedBytes = 0;
+  syncDone = new Promise((resolve) => {
+    fs.fdatasync(f, (err) => {
+      syncing = false;
+      if (err) fail(err);
+      else synced(target);
+      Atomics.notify(i32, I_SLEEPING); // wake this thread's own idle wait
+      resolve();
+    });
+  });
+}
+
+function synced(target: number): void {
+  nFsyncs++;
+  Atomics.store(b64, B_FSYNCS, BigInt(nFsyncs)); // before DURABLE moves, so a woken waiter sees it
+  syncedAt = Date.now();
+  publishDurable(target);
+}
+
+function publishDurable(target: number): void {
+  if (target <= durable) return;
+  durable = target;
   Atomics.store(b64, B_DURABLE, BigInt(durable));
   Atomics.add(i32, I_DURABLE_EPOCH, 1);
   Atomics.notify(i32, I_DURABLE_EPOCH);
@@ -218,7 +251,6 @@ function drainOnce(): number {
   void regionStart;
 
   if (entries > 0) {
-    if (fd >= 0 && segSize >= data.segmentBytes) closeSegment();
     if (fd < 0) openSegment(firstSeq, segMaxSeq);
     let total = 0;
     const views: Uint8Array[] = [];
@@ -283,7 +315,7 @@ function writeAll(views: Uint8Array[], total: number): void {
 
 /** Sync if the policy (or a waiter) asks for it; then publish the new durable position. */
 function maybeSync(force: boolean): void {
-  if (written === durable) return;
+  if (written === durable || syncing) return;
   let due = force;
   const req = Atomics.load(i32, I_SYNC_REQ);
   switch (policy.kind) {
@@ -302,12 +334,19 @@ function maybeSync(force: boolean): void {
   }
   if (!due) return;
   seenSyncReq = req;
-  if (fd >= 0 && unsyncedBytes > 0) doSync();
-  publishDurable();
+  if (fd < 0 || unsyncedBytes === 0) {
+    publishDurable(written); // already synced (a segment roll did it)
+    return;
+  }
+  // More is waiting in the ring: overlap this sync with writing it. Otherwise sync inline (lower latency).
+  if (Atomics.load(i32, I_TAIL) !== head) syncInBackground();
+  else syncInline();
 }
 
 function fail(e: unknown): void {
+  if (failed) return;
   failed = serializeError(e);
+  for (const w of rotateWaiters.splice(0)) w();
   const code = ERRNO_CODES.indexOf((failed.code ?? 'UNKNOWN') as (typeof ERRNO_CODES)[number]);
   Atomics.store(i32, I_FAIL_CODE, code < 0 ? 0 : code);
   Atomics.store(i32, I_STATE, STATE_FAILED);
@@ -326,11 +365,19 @@ async function run(): Promise<void> {
     if (failed) return;
     let n: number;
     try {
+      if (fd >= 0 && segSize >= data.segmentBytes) {
+        // roll: the next batch starts a new segment (after any sync in flight on this one)
+        if (syncing) await syncDone;
+        if (failed) return;
+        closeSegment();
+      }
       n = drainOnce();
       maybeSync(false);
       if (rotateRequested) {
         // after the batch that held what was appended before rotate(): close (and sync) the open
         // segment; the next batch starts a new one
+        if (syncing) await syncDone;
+        if (failed) return;
         rotateRequested = false;
         closeSegment();
         for (const w of rotateWaiters.splice(0)) w();
@@ -341,7 +388,7 @@ async function run(): Promise<void> {
       return;
     }
     if (n > 0) {
-      if (++sinceYield >= 16) {
+      if (syncing || ++sinceYield >= 16) {
         sinceYield = 0;
         await yieldNow(); // let control messages (rotate, close) in
       }
@@ -351,7 +398,7 @@ async function run(): Promise<void> {
     // Idle: sleep until a producer rings, a waiter asks for a sync, or the ms policy's timer is due.
     Atomics.store(i32, I_SLEEPING, 1);
     const pendingTail = Atomics.load(i32, I_TAIL) !== head;
-    const wantsSync = Atomics.load(i32, I_SYNC_REQ) !== seenSyncReq && written !== durable && policy.kind !== 'ms';
+    const wantsSync = !syncing && Atomics.load(i32, I_SYNC_REQ) !== seenSyncReq && written !== durable && policy.kind !== 'ms';
     if (wantsSync || closing || rotateRequested) {
       Atomics.store(i32, I_SLEEPING, 0);
       if (wantsSync) {
@@ -366,7 +413,7 @@ async function run(): Promise<void> {
       continue;
     }
     let timeout = pendingTail ? 1 : 1000; // a claimed record is being written: look again soon
-    if (policy.kind === 'ms' && written !== durable) timeout = Math.max(0, Math.min(timeout, policy.value - (Date.now() - syncedAt)));
+    if (policy.kind === 'ms' && written !== durable && !syncing) timeout = Math.max(0, Math.min(timeout, policy.value - (Date.now() - syncedAt)));
     const w = Atomics.waitAsync(i32, I_SLEEPING, 1, timeout);
     if (w.async) await w.value;
     else await yieldNow();
@@ -382,6 +429,7 @@ async function finish(): Promise<{ ok: boolean; error?: SerializedError }> {
   closing = true;
   Atomics.notify(i32, I_SLEEPING);
   await loop;
+  if (syncing) await syncDone;
   if (!failed) {
     try {
       // Records claimed before close began but not yet published: give their producers a moment.
@@ -389,11 +437,9 @@ async function finish(): Promise<{ ok: boolean; error?: SerializedError }> {
       while (Atomics.load(i32, I_TAIL) !== head && Date.now() < deadline) {
         if (drainOnce() === 0) await new Promise((r) => setTimeout(r, 1));
       }
-      if (fd >= 0 && unsyncedBytes > 0) doSync();
-      publishDurable();
+      closeSegment(); // syncs what is left (always, whatever the policy) and publishes it
+      publishDurable(written);
       publishCounters();
-      if (fd >= 0) fs.closeSync(fd);
-      fd = -1;
       Atomics.store(i32, I_STATE, STATE_CLOSED);
     } catch (e) {
       fail(e);
