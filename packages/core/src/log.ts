@@ -112,6 +112,17 @@ export class Log extends Producer {
   private readonly release: () => void;
   private closing: Promise<void> | undefined;
   private nextProducer = 1;
+  private readonly onExit = (): void => {
+    // The process is exiting without close(): the writer threads still run during 'exit', so make
+    // everything appended durable before they are stopped (best effort: a failed log stays failed).
+    if (Atomics.load(this.g32, G_STATE) !== STATE_RUNNING) return;
+    try {
+      this.durableSync(this.exitSyncMs);
+    } catch {
+      /* nothing more can be done while exiting */
+    }
+  };
+  private exitSyncMs = 10_000;
 
   /** @internal use openLog */
   constructor(handle: ProducerHandle, dir: string, shards: ShardHandle[], recovery: ShardRecovery[], release: () => void) {
@@ -124,6 +135,10 @@ export class Log extends Producer {
     this.release = release;
     this.seqNext = peekSeq(this.g32);
     this.exclusive = true;
+    // Writer threads do not keep the process alive (a script that forgets close() still ends), and an
+    // exiting process makes what it appended durable first. Pending durable() calls keep it alive.
+    for (const s of shards) s.worker.unref();
+    process.once('exit', this.onExit);
     for (const [i, s] of shards.entries()) {
       s.worker.on('message', (m: { type?: string; error?: SerializedError }) => {
         if (m && m.type === 'failed' && m.error) this.markFailed(i, deserializeError(m.error));
@@ -227,6 +242,8 @@ export class Log extends Producer {
   }
 
   private async doClose(): Promise<void> {
+    for (const s of this.shardHandles) s.worker.ref(); // stay alive until the writers are done
+    process.removeListener('exit', this.onExit);
     const wasFailed = Atomics.load(this.g32, G_STATE) === STATE_FAILED;
     if (!wasFailed) Atomics.store(this.g32, G_STATE, STATE_CLOSING);
     let firstError: Error | undefined = wasFailed ? this.failureError() : undefined;

@@ -1,0 +1,21 @@
+/** Engine: a process that ends without close() neither hangs nor loses what it appended. */
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { readLogSync } from '@shardlog/core';
+import { logDir } from './helpers.js';
+
+const CHILD = new URL('./fixtures/exit-without-close.mjs', import.meta.url).pathname;
+
+describe('exit without close()', () => {
+  for (const how of ['end', 'exit', 'throw']) {
+    it(`${how}: the process ends by itself and every appended entry is in the files`, () => {
+      const dir = logDir();
+      const r = spawnSync(process.execPath, [CHILD, dir, how], { encoding: 'utf8', timeout: 30_000 });
+      expect(r.signal).toBeNull(); // not killed by the timeout: it did not hang
+      expect(r.status).toBe(how === 'throw' ? 1 : 0);
+      const got = [...readLogSync({ dir })];
+      expect(got.length).toBe(20_000);
+      expect(got[19_999].text()).toBe('entry 19999');
+    });
+  }
+});
