@@ -298,6 +298,15 @@ export async function openLog(options: OpenOptions): Promise<Log> {
     for (let s = 0; s < shards; s++) {
       const ring = new SharedArrayBuffer(CONTROL_BYTES + o.ringBytes);
       rings.push(ring);
+      const start = o.testFaults?.ringStart;
+      if (start !== undefined) {
+        const ri = new Int32Array(ring);
+        const rb = new BigInt64Array(ring, 0, CONTROL_BYTES / 8);
+        ri[I_TAIL] = start | 0;
+        ri[I_HEAD] = start | 0;
+        rb[B_WRITTEN] = BigInt(start >>> 0);
+        rb[B_DURABLE] = BigInt(start >>> 0);
+      }
       const wd: ShardWriterData = {
         ring,
         global,

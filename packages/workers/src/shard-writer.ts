@@ -59,9 +59,9 @@ const faults = data.testFaults;
 const shardDir = path.join(data.dir, shardDirName(data.shard));
 const maxBatch = Math.min(data.maxBatchBytes, capacity >>> 1);
 
-let head = 0; // ring position (bytes, wraps at 2^32), mirrors I_HEAD
-let written = 0; // logical bytes consumed (exact up to 2^53)
-let durable = 0;
+let head = Atomics.load(i32, I_HEAD); // ring position (bytes, wraps at 2^32); 0 unless a test starts it elsewhere
+let written = head >>> 0; // logical bytes consumed (exact up to 2^53); written mod 2^32 == head
+let durable = written;
 let syncedAt = Date.now();
 let seenSyncReq = 0;
 let closing = false;
