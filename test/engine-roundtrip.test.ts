@@ -1,5 +1,6 @@
 /** Engine: every entry kind goes through the ring and the files and comes back byte for byte. */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openLog, readLog, readLogSync } from '@shardlog/core';
 import { logDir, segmentFiles } from './helpers.js';
@@ -106,5 +107,29 @@ describe('round trip', () => {
       const inFile = got.find((e) => e.seq === first);
       expect(inFile).toBeDefined();
     }
+  });
+});
+
+describe('segment creation and crashes', () => {
+  it('a last segment whose header never reached the disk (zeros) is removed on open; one before the last is refused', async () => {
+    const dir = logDir();
+    const log = await openLog({ dir, shards: 1 });
+    log.append('kept');
+    await log.close();
+    const torn = path.join(dir, '000', '00000000000000000099.wal');
+    fs.writeFileSync(torn, Buffer.alloc(4096)); // size allocated, blocks never written
+    const again = await openLog({ dir });
+    expect(again.recovery[0].removedFiles).toEqual([torn]);
+    expect(fs.existsSync(torn)).toBe(false);
+    await again.rotate();
+    expect(again.append('next')).toBe(2); // in a second segment
+    await again.close();
+    expect([...readLogSync({ dir })].map((e) => e.text())).toEqual(['kept', 'next']);
+
+    // the same zeros in a segment that is not the last are not a crash artefact: refuse to guess
+    const segs = segmentFiles(dir, 0);
+    expect(segs).toHaveLength(2);
+    fs.writeFileSync(segs[0], Buffer.alloc(4096));
+    await expect(openLog({ dir })).rejects.toMatchObject({ code: 'ERR_SHARDLOG_FORMAT' });
   });
 });

@@ -84,16 +84,21 @@ export function recoverShard(dir: string, shard: number, format: Format, opts: R
       const s = segs[i];
       const size = fs.statSync(s.file).size;
       if (i === segs.length - 1 && size < SEGMENT_HEADER_BYTES) continue; // handled below
-      const h = decodeSegmentHeader(readHead(s.file), s.file);
+      const head = readHead(s.file);
+      if (i === segs.length - 1 && head.every((b) => b === 0)) continue; // handled below
+      const h = decodeSegmentHeader(head, s.file);
       if (h.shard !== shard) throw new LogFormatError(s.file, `segment belongs to shard ${h.shard}, found in shard ${shard}`);
       if (h.firstSeq !== s.firstSeq) throw new LogFormatError(s.file, `segment header says first seq ${h.firstSeq}, its name says ${s.firstSeq}`);
     }
   }
-  // A crash between creating a segment and syncing its header leaves a short file: remove it.
+  // A crash between creating a segment and its first sync leaves a short file, or one whose header
+  // never reached the disk (zeros): nothing in it was ever acknowledged (the header is synced with the
+  // first records, before their ack). Remove it.
   while (segs.length > 0) {
     const last = segs[segs.length - 1];
     const size = fs.statSync(last.file).size;
-    if (format === 'framed' ? size >= SEGMENT_HEADER_BYTES : size > 0) break;
+    const torn = format === 'framed' ? size < SEGMENT_HEADER_BYTES || readHead(last.file).every((b) => b === 0) : size === 0;
+    if (!torn) break;
     fs.unlinkSync(last.file);
     fsyncDir(path.dirname(last.file));
     report.removedFiles.push(last.file);

@@ -75,6 +75,8 @@ let segSize = 0;
 let segMaxSeq = 0; // highest seq in the open segment (or the last closed one, before the first open)
 let unsyncedBytes = 0;
 let syncing = false; // a background fdatasync is in flight
+let dirDirty = false; // a segment was created since the shard directory was last synced
+const retired: number[] = []; // fds of rolled segments with unsynced bytes, synced+closed at the next sync point
 let syncDone: Promise<void> = Promise.resolve();
 
 // Counters (published as BigInt64 once per batch).
@@ -115,29 +117,44 @@ function openSegment(firstSeq: number, prevMaxSeq: number): void {
     fs.writeSync(fd, h);
     segSize = SEGMENT_HEADER_BYTES;
     nFileBytes += SEGMENT_HEADER_BYTES;
+    unsyncedBytes += SEGMENT_HEADER_BYTES;
   }
-  fs.fsyncSync(fd);
-  fsyncDir(shardDir);
+  // The file and its directory entry are synced at the next sync point, before anything in it is
+  // acknowledged (a crash before that leaves a segment recovery removes: nothing in it was durable).
+  dirDirty = true;
   nSegments++;
 }
 
-/** Sync what is left and close the open segment. Never while a background sync runs on it. */
+/**
+ * Leave the open segment: the next batch starts a new one. Its unsynced tail is synced (and the fd
+ * closed) at the next sync point, so a roll never stalls the writer on a flush.
+ */
 function closeSegment(): void {
   if (fd < 0) return;
-  if (syncing) throw new Error('internal: closeSegment while a sync is in flight');
-  if (unsyncedBytes > 0) syncInline();
-  publishDurable(written);
-  fs.closeSync(fd);
+  if (unsyncedBytes > 0 || syncing) retired.push(fd);
+  else fs.closeSync(fd);
   fd = -1;
 }
 
-/** fdatasync in this thread, now; everything written so far becomes durable. */
+/** fdatasync in this thread, now: retired segments, the open one, the directory; all written becomes durable. */
 function syncInline(): void {
   injected('sync');
-  fs.fdatasyncSync(fd);
+  for (const f of retired.splice(0)) {
+    fs.fdatasyncSync(f);
+    fs.closeSync(f);
+  }
+  if (fd >= 0) fs.fdatasyncSync(fd);
+  if (dirDirty) {
+    dirDirty = false;
+    fsyncDir(shardDir);
+  }
   unsyncedBytes = 0;
   synced(written);
 }
+
+const fdatasyncAsync = (f: number) => new Promise<void>((res, rej) => fs.fdatasync(f, (e) => (e ? rej(e) : res())));
+const fsyncAsync = (f: number) => new Promise<void>((res, rej) => fs.fsync(f, (e) => (e ? rej(e) : res())));
+const closeAsync = (f: number) => new Promise<void>((res, rej) => fs.close(f, (e) => (e ? rej(e) : res())));
 
 /**
  * Group commit, pipelined: fdatasync on libuv's pool while this thread goes on writing the next
@@ -146,18 +163,35 @@ function syncInline(): void {
 function syncInBackground(): void {
   injected('sync');
   const target = written;
+  const olds = retired.splice(0);
   const f = fd;
+  const dir = dirDirty;
+  dirDirty = false;
   syncing = true;
   unsyncedBytes = 0;
-  syncDone = new Promise((resolve) => {
-    fs.fdatasync(f, (err) => {
+  syncDone = (async () => {
+    try {
+      for (const o of olds) {
+        await fdatasyncAsync(o);
+        await closeAsync(o);
+      }
+      if (f >= 0) await fdatasyncAsync(f);
+      if (dir) {
+        const dfd = fs.openSync(shardDir, 'r');
+        try {
+          await fsyncAsync(dfd);
+        } finally {
+          fs.closeSync(dfd);
+        }
+      }
       syncing = false;
-      if (err) fail(err);
-      else synced(target);
-      Atomics.notify(i32, I_SLEEPING); // wake this thread's own idle wait
-      resolve();
-    });
-  });
+      synced(target);
+    } catch (e) {
+      syncing = false;
+      fail(e);
+    }
+    Atomics.notify(i32, I_SLEEPING); // wake this thread's own idle wait
+  })();
 }
 
 function synced(target: number): void {
@@ -334,8 +368,8 @@ function maybeSync(force: boolean): void {
   }
   if (!due) return;
   seenSyncReq = req;
-  if (fd < 0 || unsyncedBytes === 0) {
-    publishDurable(written); // already synced (a segment roll did it)
+  if (unsyncedBytes === 0 && retired.length === 0 && !dirDirty) {
+    publishDurable(written); // nothing left unsynced
     return;
   }
   // More is waiting in the ring: overlap this sync with writing it. Otherwise sync inline (lower latency).
@@ -365,19 +399,12 @@ async function run(): Promise<void> {
     if (failed) return;
     let n: number;
     try {
-      if (fd >= 0 && segSize >= data.segmentBytes) {
-        // roll: the next batch starts a new segment (after any sync in flight on this one)
-        if (syncing) await syncDone;
-        if (failed) return;
-        closeSegment();
-      }
+      if (fd >= 0 && segSize >= data.segmentBytes) closeSegment(); // roll: the next batch starts a new segment
       n = drainOnce();
       maybeSync(false);
       if (rotateRequested) {
-        // after the batch that held what was appended before rotate(): close (and sync) the open
-        // segment; the next batch starts a new one
-        if (syncing) await syncDone;
-        if (failed) return;
+        // after the batch that held what was appended before rotate(): leave the open segment (it is
+        // synced and closed at the next sync point); the next batch starts a new one
         rotateRequested = false;
         closeSegment();
         for (const w of rotateWaiters.splice(0)) w();
@@ -437,18 +464,24 @@ async function finish(): Promise<{ ok: boolean; error?: SerializedError }> {
       while (Atomics.load(i32, I_TAIL) !== head && Date.now() < deadline) {
         if (drainOnce() === 0) await new Promise((r) => setTimeout(r, 1));
       }
-      closeSegment(); // syncs what is left (always, whatever the policy) and publishes it
+      // sync what is left (always, whatever the policy), publish it, close every file
+      if (unsyncedBytes > 0 || retired.length > 0 || dirDirty) syncInline();
       publishDurable(written);
+      if (fd >= 0) fs.closeSync(fd);
+      fd = -1;
       publishCounters();
       Atomics.store(i32, I_STATE, STATE_CLOSED);
     } catch (e) {
       fail(e);
     }
-  } else if (fd >= 0) {
-    try {
-      fs.closeSync(fd);
-    } catch {
-      /* already failed */
+  } else {
+    for (const f of [...retired.splice(0), fd]) {
+      if (f < 0) continue;
+      try {
+        fs.closeSync(f);
+      } catch {
+        /* already failed */
+      }
     }
     fd = -1;
   }
