@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { recordCrc } from './crc32c.js';
+import { recordCrcAligned } from './crc32c.js';
 import { serializeError, type SerializedError } from './errors.js';
 import {
   align8,
@@ -53,6 +53,7 @@ import { encodeSegmentHeader, fsyncDir, SEGMENT_HEADER_BYTES, segmentFileName, s
 const data = workerData as ShardWriterData;
 const { i32, b64, u8, capacity, mask, sab } = ringViews(data.ring);
 const g32 = new Int32Array(data.global);
+const f64 = new Float64Array(sab);
 const framed = data.format === 'framed';
 const policy = data.sync;
 const faults = data.testFaults;
@@ -238,7 +239,7 @@ function drainOnce(): number {
   let entries = 0;
   let payload = 0;
   let firstSeq = -1;
-  let maxSeq = 0;
+  let lastIdx = -1;
   let writeCursor = -1; // lines format: where the next payload is compacted to
   while (((tail - pos) | 0) > 0 && batchBytes < maxBatch) {
     const idx = pos & mask;
@@ -262,12 +263,12 @@ function drainOnce(): number {
       writeCursor = idx;
     }
     const frame = align8(len);
-    const seq = seqAt(idx);
-    if (firstSeq < 0) firstSeq = seq;
-    if (seq > maxSeq) maxSeq = seq;
+    // a shard's records are in sequence order: only the first and the last of a batch are read
+    if (firstSeq < 0) firstSeq = seqAt(idx);
+    lastIdx = idx;
     if (framed) {
       const off = CONTROL_BYTES + idx;
-      i32[(off + H_CRC) >> 2] = recordCrc(u8, off, len) | 0;
+      i32[(off + H_CRC) >> 2] = recordCrcAligned(u8, i32, off, len) | 0;
     } else {
       const src = CONTROL_BYTES + idx + HEADER_BYTES;
       const n = len - HEADER_BYTES;
@@ -281,6 +282,7 @@ function drainOnce(): number {
     payload += len - HEADER_BYTES;
   }
   if (batchBytes === 0) return 0;
+  const maxSeq = lastIdx >= 0 ? seqAt(lastIdx) : 0;
   if (nRegions > 0) ends[nRegions - 1] = framed ? regionEnd : writeCursor;
   void regionStart;
 
@@ -304,12 +306,14 @@ function drainOnce(): number {
   }
 
   // Zero what was consumed (so stale entry bytes never linger, and a zero length word means "unpublished").
+  // Everything here is 8-aligned: a Float64 view zeroes shared memory 3-5x faster than a byte view.
   const hIdx = head & mask;
+  const z = (CONTROL_BYTES + hIdx) >> 3;
   if (hIdx + batchBytes <= capacity) {
-    u8.fill(0, CONTROL_BYTES + hIdx, CONTROL_BYTES + hIdx + batchBytes);
+    f64.fill(0, z, z + (batchBytes >> 3));
   } else {
-    u8.fill(0, CONTROL_BYTES + hIdx, CONTROL_BYTES + capacity);
-    u8.fill(0, CONTROL_BYTES, CONTROL_BYTES + (hIdx + batchBytes - capacity));
+    f64.fill(0, z, (CONTROL_BYTES + capacity) >> 3);
+    f64.fill(0, CONTROL_BYTES >> 3, (CONTROL_BYTES + (hIdx + batchBytes - capacity)) >> 3);
   }
   head = pos;
   written += batchBytes;
