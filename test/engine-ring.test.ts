@@ -90,6 +90,28 @@ describe('ring wrap-around and padding', () => {
     }
   });
 
+  it('appendMany larger than one reservation is split, in order, with consecutive sequence numbers', async () => {
+    for (const shared of [false, true]) {
+      const dir = logDir();
+      const log = await openLog({ dir, shards: 2, ringBytes: 64 * 1024 });
+      if (shared) log.producerHandle();
+      const first = log.append('first');
+      const batch = Array.from({ length: 100 }, (_, i) => (i % 2 ? Buffer.alloc(10_000, i) : `entry ${i} ` + 'é'.repeat(4000)));
+      batch.push(new Uint8Array(log.maxEntryBytes).fill(3));
+      const last = log.appendMany(batch);
+      expect(last).toBe(first + batch.length);
+      await log.close();
+      const got = [...readLogSync({ dir })];
+      expect(got.map((e) => e.seq)).toEqual(Array.from({ length: batch.length + 1 }, (_, i) => first + i));
+      for (let i = 0; i < batch.length; i++) {
+        const w = batch[i];
+        const g = Buffer.from(got[i + 1].data);
+        expect(g.equals(typeof w === 'string' ? Buffer.from(w) : Buffer.from(w))).toBe(true);
+      }
+      expect(new Set(got.slice(1).map((e) => e.shard)).size).toBe(1); // one shard for the whole batch
+    }
+  });
+
   it('an entry of exactly the largest size fits, one byte more is refused, and the log stays usable', async () => {
     const dir = logDir();
     const log = await openLog({ dir, shards: 1, ringBytes: 64 * 1024 });
