@@ -504,6 +504,37 @@ export class Producer {
       }
     }
   }
+
+  /**
+   * durable() for code that cannot wait for a promise (a process 'exit' handler, a signal handler,
+   * pino's fatal()): blocks this thread with Atomics.wait on each touched shard's durable epoch
+   * until everything this producer appended so far is fdatasynced, asking the writers for a sync
+   * whatever their policy. The writers are other threads, so they make progress while this one
+   * sleeps. Returns false if `timeoutMs` passed first; throws ShardFailedError if the log failed and
+   * LogClosedError if it closed with the entries still not durable.
+   */
+  durableSync(timeoutMs = 10_000): boolean {
+    const deadline = Date.now() + timeoutMs;
+    for (let s = 0; s < this.shards; s++) {
+      if (this.touched[s] === 0) continue;
+      const v = this.views[s];
+      const target = this.targetFor(s);
+      for (;;) {
+        const epoch = Atomics.load(v.i32, I_DURABLE_EPOCH);
+        if (Number(Atomics.load(v.b64, B_DURABLE)) >= target) break;
+        const st = Atomics.load(this.g32, G_STATE);
+        const sst = Atomics.load(v.i32, I_STATE);
+        if (st === STATE_FAILED || sst === STATE_FAILED) throw this.failureError();
+        if (st === STATE_CLOSED || sst === STATE_CLOSED) throw new LogClosedError('the log closed before the entry was durable');
+        const left = deadline - Date.now();
+        if (left <= 0) return false;
+        Atomics.add(v.i32, I_SYNC_REQ, 1);
+        if (Atomics.load(v.i32, I_SLEEPING) === 1) Atomics.notify(v.i32, I_SLEEPING);
+        Atomics.wait(v.i32, I_DURABLE_EPOCH, epoch, Math.min(left, 100));
+      }
+    }
+    return true;
+  }
 }
 
 function endsWithNewline(s: string): boolean {
