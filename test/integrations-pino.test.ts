@@ -256,3 +256,18 @@ describe('pino destination: no lost lines when the process leaves', () => {
     await log.close();
   });
 });
+
+describe('pino destination: a log that cannot open', () => {
+  it("emits 'error' with the cause and counts the lines it had to drop", async () => {
+    const dir = logDir();
+    const first = await openLog({ dir, shards: 1, format: 'lines' }); // holds the lock
+    const dest = shardlogDestination({ dir, shards: 1 });
+    pino(dest).info('nowhere to go');
+    const [err] = (await once(dest, 'error')) as [Error & { code: string }];
+    expect(err.code).toBe('ERR_SHARDLOG_LOCKED');
+    expect(dest.dropped).toBe(1);
+    expect(dest.log).toBeUndefined();
+    await once(dest.end(), 'close');
+    await first.close();
+  });
+});

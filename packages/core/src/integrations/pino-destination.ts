@@ -101,7 +101,7 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
           this.broken = e;
           this.dropped += this.early?.length ?? 0;
           this.early = undefined;
-          this.emit('error', e);
+          process.nextTick(() => this.emit('error', e)); // outside the promise chain: unhandled, it is an uncaught error
           return undefined;
         },
       );
