@@ -7,6 +7,15 @@ import { logDir } from './helpers.js';
 const CHILD = new URL('./fixtures/exit-without-close.mjs', import.meta.url).pathname;
 
 describe('exit without close()', () => {
+  it('a script that awaits rotate() and ends runs to its end', () => {
+    const dir = logDir();
+    const r = spawnSync(process.execPath, [CHILD, dir, 'rotate'], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status).toBe(0);
+    const got = [...readLogSync({ dir })];
+    expect(got.length).toBe(20_001);
+    expect(got.at(-1)!.text()).toBe('after rotate');
+  });
+
   for (const how of ['end', 'exit', 'throw']) {
     it(`${how}: the process ends by itself and every appended entry is in the files`, () => {
       const dir = logDir();

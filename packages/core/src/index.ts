@@ -23,3 +23,6 @@ export {
   LogFormatError,
   type ShardRecovery,
 } from '@shardlog/workers';
+export { shardlogDestination, ShardlogDestination, type ShardlogDestinationOptions } from './integrations/pino-destination.js';
+export { createLogWritable, type LogWritableOptions } from './integrations/writable.js';
+export { registerMetrics, type MetricsOptions, type RegisteredMetrics, type PromRegistry, type PromClientModule } from './integrations/metrics.js';

@@ -176,10 +176,24 @@ export class Log extends Producer {
     return { ...this.handle, firstShard: this.nextProducer++ % this.shards };
   }
 
-  /** Roll every shard to a new segment at its next write. */
+  /** Close (and sync) every shard's segment file; each shard's next write starts a new one. */
   async rotate(): Promise<void> {
     this.assertOpen();
-    await Promise.all(this.shardHandles.map((s) => s.rpc.rotate()));
+    await this.control(() => Promise.all(this.shardHandles.map((s) => s.rpc.rotate())));
+  }
+
+  private pendingControl = 0;
+  /**
+   * Run a control-plane call. The writer threads are unref'd, and a message port does not keep the
+   * event loop alive either: hold a ref while a call is pending, or the process could exit under it.
+   */
+  private async control<T>(f: () => Promise<T>): Promise<T> {
+    if (this.pendingControl++ === 0) for (const s of this.shardHandles) s.worker.ref();
+    try {
+      return await f();
+    } finally {
+      if (--this.pendingControl === 0 && !this.closing) for (const s of this.shardHandles) s.worker.unref();
+    }
   }
 
   private assertOpen(): void {

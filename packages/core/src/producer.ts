@@ -447,33 +447,6 @@ export class Producer {
     return Promise.all(ps).then(() => undefined);
   }
 
-  /**
-   * Block this thread until everything this producer appended is durable (for exit handlers and
-   * synchronous shutdown paths: the writer threads run on, so waiting here cannot deadlock).
-   * Throws ShardFailedError if a shard failed, LogClosedError if the log closed first, and
-   * ShardFailedError with code ETIMEDOUT-like text if `timeoutMs` passes.
-   */
-  durableSync(timeoutMs = 10_000): void {
-    const deadline = Date.now() + timeoutMs;
-    for (let s = 0; s < this.shards; s++) {
-      if (this.touched[s] === 0) continue;
-      const v = this.views[s];
-      const target = this.targetFor(s);
-      for (;;) {
-        const epoch = Atomics.load(v.i32, I_DURABLE_EPOCH);
-        if (Number(Atomics.load(v.b64, B_DURABLE)) >= target) break;
-        const st = Atomics.load(this.g32, G_STATE);
-        if (st === STATE_FAILED || Atomics.load(v.i32, I_STATE) === STATE_FAILED) throw this.failureError();
-        if (st === STATE_CLOSED || Atomics.load(v.i32, I_STATE) === STATE_CLOSED) throw new LogClosedError('the log closed before the entry was durable');
-        const left = deadline - Date.now();
-        if (left <= 0) throw new ShardFailedError(s, `durableSync timed out after ${timeoutMs} ms`);
-        Atomics.add(v.i32, I_SYNC_REQ, 1);
-        if (Atomics.load(v.i32, I_SLEEPING) === 1) Atomics.notify(v.i32, I_SLEEPING);
-        Atomics.wait(v.i32, I_DURABLE_EPOCH, epoch, Math.min(left, 50));
-      }
-    }
-  }
-
   /** Logical (64-bit) position just past this producer's last record in shard s. */
   private targetFor(s: number): number {
     const v = this.views[s];
@@ -534,6 +507,37 @@ export class Producer {
         void this.pump(s);
       }
     }
+  }
+
+  /**
+   * durable() for code that cannot wait for a promise (a process 'exit' handler, a signal handler,
+   * pino's fatal()): blocks this thread with Atomics.wait on each touched shard's durable epoch
+   * until everything this producer appended so far is fdatasynced, asking the writers for a sync
+   * whatever their policy. The writers are other threads, so they make progress while this one
+   * sleeps. Returns false if `timeoutMs` passed first; throws ShardFailedError if the log failed and
+   * LogClosedError if it closed with the entries still not durable.
+   */
+  durableSync(timeoutMs = 10_000): boolean {
+    const deadline = Date.now() + timeoutMs;
+    for (let s = 0; s < this.shards; s++) {
+      if (this.touched[s] === 0) continue;
+      const v = this.views[s];
+      const target = this.targetFor(s);
+      for (;;) {
+        const epoch = Atomics.load(v.i32, I_DURABLE_EPOCH);
+        if (Number(Atomics.load(v.b64, B_DURABLE)) >= target) break;
+        const st = Atomics.load(this.g32, G_STATE);
+        const sst = Atomics.load(v.i32, I_STATE);
+        if (st === STATE_FAILED || sst === STATE_FAILED) throw this.failureError();
+        if (st === STATE_CLOSED || sst === STATE_CLOSED) throw new LogClosedError('the log closed before the entry was durable');
+        const left = deadline - Date.now();
+        if (left <= 0) return false;
+        Atomics.add(v.i32, I_SYNC_REQ, 1);
+        if (Atomics.load(v.i32, I_SLEEPING) === 1) Atomics.notify(v.i32, I_SLEEPING);
+        Atomics.wait(v.i32, I_DURABLE_EPOCH, epoch, Math.min(left, 100));
+      }
+    }
+    return true;
   }
 }
 

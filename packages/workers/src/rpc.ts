@@ -31,6 +31,8 @@ export interface TestFaults {
   syncFailAt?: number;
   /** Exit the worker thread abruptly after N batches. */
   exitAfterBatches?: number;
+  /** Sleep this long after every batch written (a slow disk, for tests that need data still in the ring). */
+  batchDelayMs?: number;
   /** Start the ring's 32-bit positions here instead of 0 (to test their wrap-around without 4 GiB of traffic). */
   ringStart?: number;
   code?: string;

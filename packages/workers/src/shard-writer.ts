@@ -90,6 +90,8 @@ let nFileBytes = 0;
 let nSegments = 0;
 let lastSeq = 0;
 
+const sleepCell = new Int32Array(new SharedArrayBuffer(4)); // for the batchDelayMs test hook
+
 // Batch scratch, reused.
 const starts = [0, 0];
 const ends = [0, 0];
@@ -298,6 +300,7 @@ function drainOnce(): number {
       }
     }
     writeAll(views, total);
+    if (faults?.batchDelayMs) Atomics.wait(sleepCell, 0, 0, faults.batchDelayMs);
     segSize += total;
     unsyncedBytes += total;
     nFileBytes += total;
