@@ -235,7 +235,7 @@ export class Producer {
         idx += align8(frame);
       }
       last = seq0 + count - 1;
-      if (Atomics.load(i32, I_SLEEPING) === 1) Atomics.notify(i32, I_SLEEPING);
+      if (Atomics.load(i32, I_SLEEPING) === 1) wake(i32);
       i = j;
     }
     return last;
@@ -270,7 +270,7 @@ export class Producer {
         this.lastEnd[shard] = end;
         this.touched[shard] = 1;
         Atomics.store(i32, off >> 2, frame);
-        if (Atomics.load(i32, I_SLEEPING) === 1) Atomics.notify(i32, I_SLEEPING);
+        if (Atomics.load(i32, I_SLEEPING) === 1) wake(i32);
         return seq;
       }
     }
@@ -290,7 +290,7 @@ export class Producer {
     i32[(off + H_SEQ_LO) >> 2] = seq % TWO32 | 0;
     i32[(off + H_SEQ_HI) >> 2] = Math.floor(seq / TWO32) | TYPE_UTF8_BITS;
     Atomics.store(i32, off >> 2, frame);
-    if (Atomics.load(i32, I_SLEEPING) === 1) Atomics.notify(i32, I_SLEEPING);
+    if (Atomics.load(i32, I_SLEEPING) === 1) wake(i32);
     return seq;
   }
 
@@ -322,7 +322,7 @@ export class Producer {
     i32[(off + H_SEQ_LO) >> 2] = seq % TWO32 | 0;
     i32[(off + H_SEQ_HI) >> 2] = Math.floor(seq / TWO32) | TYPE_BYTES_BITS;
     Atomics.store(i32, off >> 2, frame);
-    if (Atomics.load(i32, I_SLEEPING) === 1) Atomics.notify(i32, I_SLEEPING);
+    if (Atomics.load(i32, I_SLEEPING) === 1) wake(i32);
     return seq;
   }
 
@@ -396,7 +396,7 @@ export class Producer {
       const head = Atomics.load(i32, I_HEAD);
       const st = Atomics.load(this.g32, G_STATE);
       if (st !== STATE_RUNNING && st !== STATE_CLOSING) this.throwState();
-      if (Atomics.load(i32, I_SLEEPING) === 1) Atomics.notify(i32, I_SLEEPING);
+      if (Atomics.load(i32, I_SLEEPING) === 1) wake(i32);
       Atomics.wait(i32, I_HEAD, head, 20);
     } finally {
       Atomics.sub(i32, I_SPACE_WAITERS, 1);
@@ -495,7 +495,7 @@ export class Producer {
         }
         // ask for a sync (policies none/bytes honour it; batch syncs anyway), then sleep on the epoch
         Atomics.add(v.i32, I_SYNC_REQ, 1);
-        if (Atomics.load(v.i32, I_SLEEPING) === 1) Atomics.notify(v.i32, I_SLEEPING);
+        if (Atomics.load(v.i32, I_SLEEPING) === 1) wake(v.i32);
         const r = Atomics.waitAsync(v.i32, I_DURABLE_EPOCH, epoch, 1000);
         if (r.async) await r.value;
       }
@@ -533,7 +533,7 @@ export class Producer {
         const left = deadline - Date.now();
         if (left <= 0) return false;
         Atomics.add(v.i32, I_SYNC_REQ, 1);
-        if (Atomics.load(v.i32, I_SLEEPING) === 1) Atomics.notify(v.i32, I_SLEEPING);
+        if (Atomics.load(v.i32, I_SLEEPING) === 1) wake(v.i32);
         Atomics.wait(v.i32, I_DURABLE_EPOCH, epoch, Math.min(left, 100));
       }
     }
@@ -542,6 +542,16 @@ export class Producer {
 }
 
 function noop(): void {}
+
+/**
+ * Ring a sleeping writer's doorbell. Only the producer that flips I_SLEEPING from 1 to 0 notifies:
+ * the writer clears the flag itself only once its asynchronous wake-up runs, and until then every
+ * append would otherwise make its own futex call. The writer waits on the value 1, so a flag already
+ * cleared makes its wait return at once.
+ */
+function wake(i32: Int32Array): void {
+  if (Atomics.compareExchange(i32, I_SLEEPING, 1, 0) === 1) Atomics.notify(i32, I_SLEEPING);
+}
 
 function endsWithNewline(s: string): boolean {
   return s.length > 0 && s.charCodeAt(s.length - 1) === 10;
