@@ -10,7 +10,7 @@ export type SyncOption = 'none' | 'batch' | { everyMs: number } | { everyBytes: 
 export interface OpenOptions {
   /** Directory of the log (created if missing). */
   dir: string;
-  /** Writer threads, one per shard. Default: the CPU count (os.availableParallelism()), at most 8; an existing log keeps its count. */
+  /** Writer threads, one per shard. Default: one less than the CPU count (a core for the producing thread), 1 to 8; an existing log keeps its count. */
   shards?: number;
   /** Bytes of each shard's ring, a power of two from 64 KiB to 1 GiB. Default 8 MiB. The largest entry is half of it. */
   ringBytes?: number;
@@ -50,7 +50,7 @@ export interface ResolvedOptions {
 const KNOWN = new Set(['dir', 'shards', 'ringBytes', 'sync', 'segmentBytes', 'onFull', 'format', 'maxBatchBytes', 'skipCorrupt', 'testFaults']);
 
 export function defaultShards(): number {
-  return Math.max(1, Math.min(8, availableParallelism()));
+  return Math.max(1, Math.min(8, availableParallelism() - 1));
 }
 
 function int(name: string, v: unknown, min: number, max: number): number {
