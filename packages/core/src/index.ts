@@ -23,3 +23,7 @@ export {
   LogFormatError,
   type ShardRecovery,
 } from '@shardlog/workers';
+export { verifyLog, type VerifyOptions, type VerifyReport, type VerifyError } from './verify.js';
+export { ShardCursor, type FollowOptions } from './follow.js';
+export type { RetentionResult, RemovedSegment } from './retention.js';
+export type { SegmentCheck, VerifyIssue } from '@shardlog/workers';

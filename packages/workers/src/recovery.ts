@@ -9,7 +9,8 @@
  *   it is cut (ftruncate + fsync) and reported.
  * - Otherwise it is corruption of data that was synced: CorruptLogError naming file and offset,
  *   unless skipCorrupt is set, in which case the bad bytes are skipped and counted.
- * - A last segment shorter than its header (a crash while creating it) is removed.
+ * - A last segment shorter than its header, or holding only zero bytes (a crash while creating it,
+ *   before its header was synced: no record can follow an unsynced header), is removed.
  */
 import * as fs from 'node:fs';
 import { CorruptLogError, LogFormatError } from './errors.js';
@@ -78,7 +79,7 @@ export function recoverShard(dir: string, shard: number, format: Format, opts: R
     for (let i = 0; i < segs.length; i++) {
       const s = segs[i];
       const size = fs.statSync(s.file).size;
-      if (i === segs.length - 1 && size < SEGMENT_HEADER_BYTES) continue; // handled below
+      if (i === segs.length - 1 && unfinished(s.file, size)) continue; // handled below
       const h = decodeSegmentHeader(readHead(s.file), s.file);
       if (h.shard !== shard) throw new LogFormatError(s.file, `segment belongs to shard ${h.shard}, found in shard ${shard}`);
       if (h.firstSeq !== s.firstSeq) throw new LogFormatError(s.file, `segment header says first seq ${h.firstSeq}, its name says ${s.firstSeq}`);
@@ -88,7 +89,7 @@ export function recoverShard(dir: string, shard: number, format: Format, opts: R
   while (segs.length > 0) {
     const last = segs[segs.length - 1];
     const size = fs.statSync(last.file).size;
-    if (format === 'framed' ? size >= SEGMENT_HEADER_BYTES : size > 0) break;
+    if (format === 'framed' ? !unfinished(last.file, size) : size > 0) break;
     fs.unlinkSync(last.file);
     fsyncDir(path.dirname(last.file));
     report.removedFiles.push(last.file);
@@ -100,6 +101,15 @@ export function recoverShard(dir: string, shard: number, format: Format, opts: R
   if (format === 'framed') recoverFramedTail(last, report, opts);
   else recoverLinesTail(last, report);
   return report;
+}
+
+/** A framed segment whose creation never completed: shorter than its header, or zero bytes only. */
+function unfinished(file: string, size: number): boolean {
+  if (size < SEGMENT_HEADER_BYTES) return true;
+  const head = readHead(file);
+  if (!isZero(head, 0, head.length)) return false;
+  const all = fs.readFileSync(file);
+  return isZero(all, 0, all.length);
 }
 
 function readHead(file: string): Uint8Array {
