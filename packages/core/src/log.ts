@@ -349,7 +349,9 @@ export async function openLog(options: OpenOptions): Promise<Log> {
     }
     let next = 1;
     if (o.format === 'framed') {
-      for (const r of recovery) next = Math.max(next, r.lastSeq + 1);
+      // Never below a last segment's name either: a segment whose records a crash cut entirely is
+      // appended to again, and a seq below its name would later give a segment named lower than it.
+      for (const r of recovery) next = Math.max(next, r.lastSeq + 1, r.tail ? r.tail.firstSeq : 0);
     } else {
       // Lines carry no sequence numbers: every seq after the newest segment's first one lives in
       // some shard's last segment, so that name plus all their lines bounds what was ever used.

@@ -91,7 +91,9 @@ export function verifySegment(task: SegmentTask): SegmentCheck {
     const len = checkRecord(u8, dv, off, size);
     if (len > 0 && off + align8(len) <= size) {
       const seq = readSeq(dv, off);
-      if (out.records === 0 && seq !== firstSeq) out.errors.push({ offset: off, reason: `first record has seq ${seq}, the segment's name says ${firstSeq}`, bytes: 0 });
+      // (a segment's name is the first seq it was created for; after a crash cut all its records,
+      // the records appended to it later may start elsewhere: what must hold is the order)
+      if (out.records === 0 && seq <= out.prevMaxSeq) out.errors.push({ offset: off, reason: `first record has seq ${seq}, not above the previous segment's last seq ${out.prevMaxSeq} (from the header)`, bytes: 0 });
       if (seq <= last) out.errors.push({ offset: off, reason: `seq ${seq} does not rise above the previous record's ${last}`, bytes: 0 });
       if (out.records === 0) out.minSeq = seq;
       if (seq > out.maxSeq) out.maxSeq = seq;
