@@ -352,7 +352,8 @@ async function run(): Promise<void> {
     Atomics.store(i32, I_SLEEPING, 1);
     const pendingTail = Atomics.load(i32, I_TAIL) !== head;
     const wantsSync = Atomics.load(i32, I_SYNC_REQ) !== seenSyncReq && written !== durable && policy.kind !== 'ms';
-    if (wantsSync || closing || rotateRequested) {
+    // (a rotation with the segment open waits for the next batch: sleep meanwhile, don't spin)
+    if (wantsSync || closing || (rotateRequested && fd < 0)) {
       Atomics.store(i32, I_SLEEPING, 0);
       if (wantsSync) {
         try {
@@ -438,6 +439,8 @@ const api: ShardWriterApi = {
   rotate(): Promise<void> {
     if (failed || closing) return Promise.resolve();
     rotateRequested = true;
+    // Nothing claimed: resolve now; the next batch still starts the new segment.
+    if (Atomics.load(i32, I_TAIL) === head) return Promise.resolve();
     Atomics.notify(i32, I_SLEEPING);
     return new Promise((r) => rotateWaiters.push(r));
   },
