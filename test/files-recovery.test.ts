@@ -107,6 +107,8 @@ describe('recovery: torn tails', () => {
       const work = fresh(dir);
       const extra = path.join(work, '000', String(expected.at(-1)!.seq + 1).padStart(20, '0') + '.wal');
       fs.writeFileSync(extra, content);
+      expect(texts(work)).toEqual(expected); // readers pass over it before recovery too
+      expect((await verifyLog({ dir: work, threads: 0 })).errors).toEqual([]);
       const log = await openLog({ dir: work });
       expect(log.recovery[0].removedFiles).toEqual([extra]);
       expect(log.recovery[0].lastSeq).toBe(expected.at(-1)!.seq);

@@ -207,7 +207,7 @@ export class ShardCursor {
     }
     const head = Buffer.alloc(SEGMENT_HEADER_BYTES);
     const n = fs.readSync(fd, head, 0, SEGMENT_HEADER_BYTES, 0);
-    if (n < SEGMENT_HEADER_BYTES) {
+    if (n < SEGMENT_HEADER_BYTES || head.every((b) => b === 0)) {
       fs.closeSync(fd); // being created by a writer in another process: not there yet
       return false;
     }

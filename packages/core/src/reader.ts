@@ -96,6 +96,7 @@ function* readSegment(seg: SegmentRef, isLast: boolean, fromSeq: number, chunkBy
     }
     const head = Buffer.alloc(SEGMENT_HEADER_BYTES);
     fs.readSync(fd, head, 0, SEGMENT_HEADER_BYTES, 0);
+    if (isLast && head.every((b) => b === 0)) return; // created, header not yet written (recovery removes it)
     const h = decodeSegmentHeader(head, seg.file);
     if (h.shard !== seg.shard) throw new LogFormatError(seg.file, `segment belongs to shard ${h.shard}, found in shard ${seg.shard}`);
     if (h.firstSeq !== seg.firstSeq) throw new LogFormatError(seg.file, `segment header says first seq ${h.firstSeq}, its name says ${seg.firstSeq}`);
