@@ -10,11 +10,21 @@ import { crc32c, encodeSegmentHeader, maskCrc, recoverShard, SEGMENT_HEADER_BYTE
 import { logDir, segmentFiles, tmpDir } from './helpers.js';
 import { copyDir, flipByte, readAll, records, writeLog } from './fixtures/files-util.js';
 
-/** A one-shard log of 400 entries over several segments, built once and copied per damage. */
+/** A one-shard log of 430 entries over several segments, the last holding 30. */
 async function base(): Promise<{ dir: string; expected: { seq: number; text: string }[] }> {
   const dir = logDir();
   const w = await writeLog(dir, 400, { shards: 1, segmentBytes: 4096 });
-  return { dir, expected: w.seqs.map((seq) => ({ seq, text: w.bySeq.get(seq)! })) };
+  const expected = w.seqs.map((seq) => ({ seq, text: w.bySeq.get(seq)! }));
+  // then a last segment of exactly 30 records (about 2 KB: no roll inside it)
+  const log = await openLog({ dir, segmentBytes: 4096 });
+  await log.rotate();
+  for (let i = 0; i < 30; i++) {
+    const text = `tail entry ${i} ` + 't'.repeat(i * 2);
+    expected.push({ seq: log.append(text), text });
+  }
+  await log.close();
+  expect(records(segmentFiles(dir).at(-1)!).length).toBe(30);
+  return { dir, expected };
 }
 
 function fresh(from: string): string {

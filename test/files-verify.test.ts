@@ -103,8 +103,13 @@ describe('CLI', () => {
   it('recover cuts a torn tail and prints the report; refuses corruption unless --skip-corrupt', async () => {
     const dir = logDir();
     await writeLog(dir, 300, { shards: 1, segmentBytes: 4096 });
+    const more = await openLog({ dir, segmentBytes: 4096 });
+    await more.rotate(); // a last segment of exactly 20 records
+    for (let i = 0; i < 20; i++) more.append(`last segment entry ${i}`);
+    await more.close();
     const last = segmentFiles(dir).at(-1)!;
     const recs = records(last);
+    expect(recs.length).toBe(20);
     fs.truncateSync(last, recs.at(-1)!.offset + 3);
     const r = await runCli(['recover', dir]);
     expect(r.code).toBe(0);
@@ -135,11 +140,12 @@ describe('CLI', () => {
     const child = spawn(process.execPath, [CLI, 'tail', '-f', dir, '-n', '2', '--interval', '20'], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       await waitForLines(child, (l) => l.length >= 2);
+      const live = waitForLines(child, (l) => l.includes('live 49')); // listen before anything is written
       // the writer here is another process as far as the tail is concerned: it only sees the files
       const log = await openLog({ dir });
       for (let i = 0; i < 50; i++) log.append(`live ${i}`);
       await log.durable();
-      const lines = await waitForLines(child, (l) => l.includes('live 49'));
+      const lines = await live;
       await log.close();
       expect(lines.slice(-50)).toEqual(Array.from({ length: 50 }, (_, i) => `live ${i}`));
     } finally {
