@@ -137,17 +137,25 @@ describe('CLI', () => {
   it('tail -f follows a log written by another process', async () => {
     const dir = logDir();
     await writeLog(dir, 10, { shards: 2 });
-    const child = spawn(process.execPath, [CLI, 'tail', '-f', dir, '-n', '2', '--interval', '20'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'tail', '-f', dir, '-n', '2', '--json', '--interval', '20'], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
-      await waitForLines(child, (l) => l.length >= 2);
-      const live = waitForLines(child, (l) => l.includes('live 49')); // listen before anything is written
+      const first = await waitForLines(child, (l) => l.length >= 2);
+      expect(first.map((l) => JSON.parse(l).seq)).toEqual([9, 10]);
+      const live = waitForLines(child, (l) => l.filter((x) => x.includes('live ')).length >= 50); // listen before anything is written
       // the writer here is another process as far as the tail is concerned: it only sees the files
       const log = await openLog({ dir });
-      for (let i = 0; i < 50; i++) log.append(`live ${i}`);
+      const want = new Map<number, string>();
+      for (let i = 0; i < 50; i++) want.set(log.append(`live ${i}`), `live ${i}`);
       await log.durable();
-      const lines = await live;
+      const got = (await live).map((l) => JSON.parse(l) as { seq: number; shard: number; text: string });
       await log.close();
-      expect(lines.slice(-50)).toEqual(Array.from({ length: 50 }, (_, i) => `live ${i}`));
+      // each entry once, with its bytes; each shard in order (across shards: see tail --help)
+      expect(new Map(got.map((e) => [e.seq, e.text]))).toEqual(want);
+      expect(got.length).toBe(50);
+      for (const s of [0, 1]) {
+        const seqs = got.filter((e) => e.shard === s).map((e) => e.seq);
+        expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      }
     } finally {
       child.kill();
     }

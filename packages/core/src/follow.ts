@@ -121,7 +121,7 @@ export class ShardCursor {
           this.openNext(gen);
           continue;
         }
-        if (r.kind === 'partial') r = { kind: 'bad', reason: `${r.reason}, in a segment that is not the shard's last` };
+        if (r.kind !== 'rec') r = { kind: 'bad', reason: `${r.reason}, in a segment that is not the shard's last` };
       }
       if (r.kind === 'rec') {
         this.stuck = undefined;

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { InvalidArgumentError, listSegments, listShardDirs, readManifest } from '@shardlog/workers';
-import { mergeCursors, ShardCursor } from '../follow.js';
+import { ShardCursor } from '../follow.js';
 import { readShard, type LogEntry } from '../reader.js';
 import type { Command } from './commands.js';
 
@@ -53,8 +53,9 @@ export const tailCommand: Command = {
     '-f works on a log written by another process by POLLING the files every --interval ms: the',
     "durability signals (Atomics on the writer's shared memory) exist only inside the writing",
     'process. So it prints records once they are whole and CRC-valid in the file, which can be',
-    'before they are fsynced; and across shards the order is by seq within each poll (a record that',
-    "reaches another shard's file a poll later prints a poll later). Inside the writing process use",
+    'before they are fsynced. Across shards it prints in seq order, holding an entry back until every',
+    'shard has shown a higher seq, but for at most one poll: a record that reaches its file more than',
+    'a poll after a higher one in another shard prints late. Inside the writing process use',
     'log.follow(), which yields only durable entries, in exact seq order.',
     '',
     'Options:',
@@ -104,10 +105,25 @@ export const tailCommand: Command = {
     }
 
     const cursors = shards.map((s) => new ShardCursor(dir, s, fromSeq));
-    const heads: (LogEntry | undefined)[] = cursors.map(() => undefined);
     const stuckAt = cursors.map(() => '');
+    // Hold an entry back until every shard has shown a seq at least as high (then nothing lower can
+    // still come: each shard writes in seq order), or until it has waited one poll (an idle shard
+    // must not hold the others up).
+    const maxSeen = cursors.map(() => fromSeq - 1);
+    let pending: { e: LogEntry; poll: number }[] = [];
     for (let poll = 0; ; poll++) {
-      for (const e of mergeCursors(cursors, heads, Number.MAX_SAFE_INTEGER, () => poll)) await print(format(e, json));
+      cursors.forEach((c, i) => {
+        for (let e = c.next(Number.MAX_SAFE_INTEGER, poll); e; e = c.next(Number.MAX_SAFE_INTEGER, poll)) {
+          pending.push({ e, poll });
+          maxSeen[i] = e.seq;
+        }
+      });
+      pending.sort((a, b) => a.e.seq - b.e.seq);
+      const w = Math.min(...maxSeen);
+      let cut = 0;
+      for (let k = 0; k < pending.length; k++) if (!values.follow || pending[k].e.seq <= w || pending[k].poll < poll) cut = k + 1;
+      for (const p of pending.slice(0, cut)) await print(format(p.e, json));
+      pending = pending.slice(cut);
       if (!values.follow) return 0;
       // A bad record that is still bad a poll later, with valid records after it, is corruption.
       cursors.forEach((c, i) => {
