@@ -50,6 +50,10 @@ import { acquireLock } from './lock.js';
 import { defaultShards, resolveOptions, type OpenOptions, type ResolvedOptions } from './options.js';
 import { Producer, type ProducerHandle } from './producer.js';
 import { initSeq, peekSeq } from './sequence.js';
+import { followLog, type FollowOptions } from './follow.js';
+import type { LogEntry } from './reader.js';
+import { truncateSegmentsBefore, type RetentionResult } from './retention.js';
+import { verifyBeforeOpen } from './verify.js';
 
 export interface ShardStats {
   shard: number;
@@ -283,6 +287,31 @@ export class Log extends Producer {
     Atomics.store(this.g32, G_STATE, STATE_CLOSED);
     Atomics.notify(this.g32, G_STATE);
   }
+
+  /**
+   * Retention: remove every segment that holds nothing at or after `seq` (whole segments only; a
+   * shard's segment being written is never removed), fsync the shard directories, and say what was
+   * removed. Entries below `seq` in the segments that remain are still readable.
+   */
+  async truncateBefore(seq: number): Promise<RetentionResult> {
+    this.assertOpen();
+    return truncateSegmentsBefore(path.resolve(this.dir), this.shards, this.format, seq);
+  }
+
+  /**
+   * Entries as they become durable (fdatasynced), in global seq order, from `fromSeq` (default: the
+   * next seq, so only new entries). Ends after the last entry once the log is closed; throws the
+   * failure if the log fails. Framed format only. With sync: 'none' entries become durable only when
+   * someone awaits durable(), and on close.
+   */
+  follow(options: FollowOptions = {}): AsyncGenerator<LogEntry> {
+    if (this.format !== 'framed') throw new InvalidArgumentError(`follow() reads framed logs; ${this.dir} is in '${this.format}' format`);
+    const fromSeq = options.fromSeq ?? this.nextSeq;
+    if (!Number.isSafeInteger(fromSeq) || fromSeq < 0) throw new InvalidArgumentError(`fromSeq must be a non-negative integer, got ${String(fromSeq)}`);
+    this.assertOpen();
+    const src = { dir: path.resolve(this.dir), rings: this.handle.rings, global: this.handle.global, nextSeq: () => this.nextSeq, failure: () => this.failure };
+    return followLog(src, fromSeq);
+  }
 }
 
 /** Open (creating or recovering) a log. Resolves once every shard has recovered and its writer runs. */
@@ -306,6 +335,7 @@ export async function openLog(options: OpenOptions): Promise<Log> {
       const m: Manifest = { shardlog: MANIFEST_VERSION, format: o.format, shards, created: new Date().toISOString() };
       writeFileDurable(path.join(dir, MANIFEST_FILE), JSON.stringify(m, null, 2) + '\n');
     }
+    const verified = o.verify === 'all' && o.format === 'framed' ? await verifyBeforeOpen(dir, shards, o.skipCorrupt) : undefined;
     const global = new SharedArrayBuffer(GLOBAL_BYTES);
     const g32 = new Int32Array(global);
     const rings: SharedArrayBuffer[] = [];
@@ -349,9 +379,19 @@ export async function openLog(options: OpenOptions): Promise<Log> {
     const failed = results.find((r) => !r.ok);
     if (failed && !failed.ok) throw deserializeError(failed.error);
     const recovery = results.map((r) => (r.ok ? r.recovery : undefined)) as ShardRecovery[];
+    if (verified) {
+      for (const [s, v] of verified.entries()) {
+        recovery[s].segmentsScanned += v.segments;
+        recovery[s].records += v.records;
+        recovery[s].skippedRegions += v.skippedRegions;
+        recovery[s].skippedBytes += v.skippedBytes;
+      }
+    }
     let next = 1;
     if (o.format === 'framed') {
-      for (const r of recovery) next = Math.max(next, r.lastSeq + 1);
+      // Never below a last segment's name either: a segment whose records a crash cut entirely is
+      // appended to again, and a seq below its name would later give a segment named lower than it.
+      for (const r of recovery) next = Math.max(next, r.lastSeq + 1, r.tail ? r.tail.firstSeq : 0);
     } else {
       // Lines carry no sequence numbers: every seq after the newest segment's first one lives in
       // some shard's last segment, so that name plus all their lines bounds what was ever used.

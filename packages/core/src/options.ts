@@ -30,6 +30,14 @@ export interface OpenOptions {
   maxBatchBytes?: number;
   /** Recovery: skip corrupt records before the tail (counted in log.recovery) instead of refusing to open. */
   skipCorrupt?: boolean;
+  /**
+   * Recovery's reach. 'tail' (default): check every segment header and scan each shard's last
+   * segment, the only one a crash can leave torn; opening costs the same for any log size.
+   * 'all': also check every record of every other segment (CRC, order, and that no segment is
+   * missing) in parallel on a piscina pool before the writers start; open takes time in proportion
+   * to the log's size. The counts go into log.recovery (segmentsScanned, records).
+   */
+  verify?: 'tail' | 'all';
   /** @internal Fault injection for tests. */
   testFaults?: TestFaults;
 }
@@ -45,9 +53,10 @@ export interface ResolvedOptions {
   maxBatchBytes: number;
   skipCorrupt: boolean;
   testFaults?: TestFaults;
+  verify: 'tail' | 'all';
 }
 
-const KNOWN = new Set(['dir', 'shards', 'ringBytes', 'sync', 'segmentBytes', 'onFull', 'format', 'maxBatchBytes', 'skipCorrupt', 'testFaults']);
+const KNOWN = new Set(['dir', 'shards', 'ringBytes', 'sync', 'segmentBytes', 'onFull', 'format', 'maxBatchBytes', 'skipCorrupt', 'testFaults', 'verify']);
 
 export function defaultShards(): number {
   return Math.max(1, Math.min(8, availableParallelism() - 1));
@@ -80,5 +89,7 @@ export function resolveOptions(o: OpenOptions): ResolvedOptions {
   if (format !== 'framed' && format !== 'lines') throw new InvalidArgumentError(`option format must be 'framed' or 'lines', got ${JSON.stringify(format)}`);
   const maxBatchBytes = o.maxBatchBytes === undefined ? 4 * 1024 * 1024 : int('maxBatchBytes', o.maxBatchBytes, 4096, MAX_RING_BYTES);
   if (o.skipCorrupt !== undefined && typeof o.skipCorrupt !== 'boolean') throw new InvalidArgumentError('option skipCorrupt must be a boolean');
-  return { dir: o.dir, shards, ringBytes, sync, segmentBytes, onFull, format, maxBatchBytes, skipCorrupt: o.skipCorrupt ?? false, testFaults: o.testFaults };
+  const verify = o.verify ?? 'tail';
+  if (verify !== 'tail' && verify !== 'all') throw new InvalidArgumentError(`option verify must be 'tail' or 'all', got ${JSON.stringify(verify)}`);
+  return { dir: o.dir, shards, ringBytes, sync, segmentBytes, onFull, format, maxBatchBytes, skipCorrupt: o.skipCorrupt ?? false, testFaults: o.testFaults, verify };
 }

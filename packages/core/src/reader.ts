@@ -18,6 +18,7 @@ import {
   InvalidArgumentError,
   listSegments,
   listShardDirs,
+  LogFormatError,
   readManifest,
   readSeq,
   readType,
@@ -68,17 +69,23 @@ export function* readShard(dir: string, shard: number, fromSeq = 0, chunkBytes =
   // the last segment whose first seq is <= fromSeq holds it (every earlier one ends below it)
   let first = 0;
   for (let i = 0; i < segs.length; i++) if (segs[i].firstSeq <= fromSeq) first = i;
+  // The highest seq of the segment read just before (-1: none, or it was removed meanwhile): each
+  // header names the previous segment's highest seq, so a missing segment is caught, not skipped.
+  const chain = { prevEnd: -1 };
   for (let i = first; i < segs.length; i++) {
-    yield* readSegment(segs[i], i === segs.length - 1, fromSeq, chunkBytes);
+    yield* readSegment(segs[i], i === segs.length - 1, fromSeq, chunkBytes, chain);
   }
 }
 
-function* readSegment(seg: SegmentRef, isLast: boolean, fromSeq: number, chunkBytes: number): Generator<LogEntry> {
+function* readSegment(seg: SegmentRef, isLast: boolean, fromSeq: number, chunkBytes: number, chain: { prevEnd: number }): Generator<LogEntry> {
   let fd: number;
   try {
     fd = fs.openSync(seg.file, 'r');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // removed by retention meanwhile
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      chain.prevEnd = -1;
+      return; // removed by retention meanwhile
+    }
     throw e;
   }
   try {
@@ -89,9 +96,18 @@ function* readSegment(seg: SegmentRef, isLast: boolean, fromSeq: number, chunkBy
     }
     const head = Buffer.alloc(SEGMENT_HEADER_BYTES);
     fs.readSync(fd, head, 0, SEGMENT_HEADER_BYTES, 0);
-    decodeSegmentHeader(head, seg.file);
+    if (isLast && head.every((b) => b === 0)) return; // created, header not yet written (recovery removes it)
+    const h = decodeSegmentHeader(head, seg.file);
+    if (h.shard !== seg.shard) throw new LogFormatError(seg.file, `segment belongs to shard ${h.shard}, found in shard ${seg.shard}`);
+    if (h.firstSeq !== seg.firstSeq) throw new LogFormatError(seg.file, `segment header says first seq ${h.firstSeq}, its name says ${seg.firstSeq}`);
+    if (chain.prevEnd >= 0 && h.prevMaxSeq !== chain.prevEnd) {
+      throw new CorruptLogError(seg.file, 0, `header says the previous segment ended at seq ${h.prevMaxSeq}, but it ended at seq ${chain.prevEnd}: a segment is missing or was cut`);
+    }
+    chain.prevEnd = h.prevMaxSeq;
     let filePos = SEGMENT_HEADER_BYTES; // file offset of buf[0]
     let buf = Buffer.alloc(0);
+    let u8 = new Uint8Array(0);
+    let dv = new DataView(u8.buffer);
     let off = 0;
     for (;;) {
       // make sure the next record header, and then the whole record, is in the buffer
@@ -106,12 +122,12 @@ function* readSegment(seg: SegmentRef, isLast: boolean, fromSeq: number, chunkBy
         const n = fs.readSync(fd, next, keep.length, next.length - keep.length, filePos + buf.length);
         filePos += off;
         buf = next.subarray(0, keep.length + n);
+        u8 = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+        dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
         off = 0;
         continue;
       }
       if (avail === 0) return;
-      const u8 = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
-      const dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
       const len = checkRecord(u8, dv, off, buf.length);
       if (len < 0 || off + align8(len) > buf.length) {
         // not a whole valid record: torn tail, or corruption
@@ -128,6 +144,7 @@ function* readSegment(seg: SegmentRef, isLast: boolean, fromSeq: number, chunkBy
         throw new CorruptLogError(seg.file, at, len < 0 ? REASONS[len] : 'record padding runs past the end of the file');
       }
       const seq = readSeq(dv, off);
+      if (seq > chain.prevEnd) chain.prevEnd = seq;
       if (seq >= fromSeq) {
         const type = readType(u8, off);
         yield new Rec(seq, seg.shard, buf.subarray(off + HEADER_BYTES, off + len), type === TYPE_UTF8);

@@ -9,7 +9,8 @@
  *   it is cut (ftruncate + fsync) and reported.
  * - Otherwise it is corruption of data that was synced: CorruptLogError naming file and offset,
  *   unless skipCorrupt is set, in which case the bad bytes are skipped and counted.
- * - A last segment shorter than its header (a crash while creating it) is removed.
+ * - A last segment shorter than its header, or holding only zero bytes (a crash while creating it,
+ *   before its header was synced: no record can follow an unsynced header), is removed.
  */
 import * as fs from 'node:fs';
 import { CorruptLogError, LogFormatError } from './errors.js';
@@ -111,6 +112,8 @@ export function recoverShard(dir: string, shard: number, format: Format, opts: R
   else recoverLinesTail(last, report);
   return report;
 }
+
+/** A framed segment whose creation never completed: shorter than its header, or zero bytes only. */
 
 function readHead(file: string): Uint8Array {
   const fd = fs.openSync(file, 'r');

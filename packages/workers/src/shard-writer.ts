@@ -76,8 +76,7 @@ let segSize = 0;
 let segMaxSeq = 0; // highest seq in the open segment (or the last closed one, before the first open)
 let unsyncedBytes = 0;
 let syncing = false; // a background fdatasync is in flight
-let dirDirty = false; // a segment was created since the shard directory was last synced
-const retired: number[] = []; // fds of rolled segments with unsynced bytes, synced+closed at the next sync point
+let dirDirty = false; // a segment was created (header written, file and directory not yet synced)
 let syncDone: Promise<void> = Promise.resolve();
 
 // Counters (published as BigInt64 once per batch).
@@ -122,30 +121,33 @@ function openSegment(firstSeq: number, prevMaxSeq: number): void {
     nFileBytes += SEGMENT_HEADER_BYTES;
     unsyncedBytes += SEGMENT_HEADER_BYTES;
   }
-  // The file and its directory entry are synced at the next sync point, before anything in it is
-  // acknowledged (a crash before that leaves a segment recovery removes: nothing in it was durable).
+  // The new file's header and its directory entry are synced at the next sync point, before anything
+  // in it is acknowledged (a crash before that leaves a last segment with a zero header, which
+  // recovery removes: nothing in it was durable). The previous segment was synced before it closed.
   dirDirty = true;
   nSegments++;
 }
 
 /**
- * Leave the open segment: the next batch starts a new one. Its unsynced tail is synced (and the fd
- * closed) at the next sync point, so a roll never stalls the writer on a flush.
+ * Sync what is left of the open segment and close it: the next batch starts a new one. Keeps the
+ * invariant recovery relies on: only a shard's LAST segment can hold bytes that were never synced.
+ * Never while a background sync is in flight (run() waits for it, writing on meanwhile).
  */
 function closeSegment(): void {
   if (fd < 0) return;
-  if (unsyncedBytes > 0 || syncing) retired.push(fd);
-  else fs.closeSync(fd);
+  if (syncing) throw new Error('internal: closeSegment while a sync is in flight');
+  if (unsyncedBytes > 0 || dirDirty) syncInline();
+  fs.closeSync(fd);
   fd = -1;
 }
 
-/** fdatasync in this thread, now: retired segments, the open one, the directory; all written becomes durable. */
+/** At a roll, a remainder up to this size is synced inline; more is flushed in the background first. */
+const ROLL_INLINE_BYTES = 1 << 20;
+let rollFlushed = false; // this roll already flushed in the background once
+
+/** fdatasync in this thread, now: the open segment, and the directory if a segment was created; all written becomes durable. */
 function syncInline(): void {
   injected('sync');
-  for (const f of retired.splice(0)) {
-    fs.fdatasyncSync(f);
-    fs.closeSync(f);
-  }
   if (fd >= 0) fs.fdatasyncSync(fd);
   if (dirDirty) {
     dirDirty = false;
@@ -157,7 +159,7 @@ function syncInline(): void {
 
 const fdatasyncAsync = (f: number) => new Promise<void>((res, rej) => fs.fdatasync(f, (e) => (e ? rej(e) : res())));
 const fsyncAsync = (f: number) => new Promise<void>((res, rej) => fs.fsync(f, (e) => (e ? rej(e) : res())));
-const closeAsync = (f: number) => new Promise<void>((res, rej) => fs.close(f, (e) => (e ? rej(e) : res())));
+
 
 /**
  * Group commit, pipelined: fdatasync on libuv's pool while this thread goes on writing the next
@@ -166,7 +168,6 @@ const closeAsync = (f: number) => new Promise<void>((res, rej) => fs.close(f, (e
 function syncInBackground(): void {
   injected('sync');
   const target = written;
-  const olds = retired.splice(0);
   const f = fd;
   const dir = dirDirty;
   dirDirty = false;
@@ -174,10 +175,6 @@ function syncInBackground(): void {
   unsyncedBytes = 0;
   syncDone = (async () => {
     try {
-      for (const o of olds) {
-        await fdatasyncAsync(o);
-        await closeAsync(o);
-      }
       if (f >= 0) await fdatasyncAsync(f);
       if (dir) {
         const dfd = fs.openSync(shardDir, 'r');
@@ -375,7 +372,7 @@ function maybeSync(force: boolean): void {
   }
   if (!due) return;
   seenSyncReq = req;
-  if (unsyncedBytes === 0 && retired.length === 0 && !dirDirty) {
+  if (unsyncedBytes === 0 && !dirDirty) {
     publishDurable(written); // nothing left unsynced
     return;
   }
@@ -406,15 +403,32 @@ async function run(): Promise<void> {
     if (failed) return;
     let n: number;
     try {
-      if (fd >= 0 && segSize >= data.segmentBytes) closeSegment(); // roll: the next batch starts a new segment
-      n = drainOnce();
-      maybeSync(false);
-      if (rotateRequested) {
-        // after the batch that held what was appended before rotate(): leave the open segment (it is
-        // synced and closed at the next sync point); the next batch starts a new one
+      if (rotateRequested && fd < 0) {
+        // nothing open: done at once (what is appended after rotate() resolves starts a new segment)
         rotateRequested = false;
-        closeSegment();
         for (const w of rotateWaiters.splice(0)) w();
+      }
+      n = drainOnce();
+      // Roll (size reached, or rotate() asked, after the batch that held what was appended before it).
+      // It comes before policy syncs, or a steady stream of background syncs would starve it. A large
+      // unsynced tail is flushed once in the background while writing on into the same segment; then
+      // the remainder is synced inline and the segment closed; the next batch starts a new one.
+      if (fd >= 0 && (segSize >= data.segmentBytes || rotateRequested)) {
+        if (syncing) {
+          // wait for the sync in flight, writing on into this segment meanwhile
+        } else if (unsyncedBytes > ROLL_INLINE_BYTES && !rollFlushed) {
+          rollFlushed = true;
+          syncInBackground();
+        } else {
+          rollFlushed = false;
+          closeSegment();
+          if (rotateRequested) {
+            rotateRequested = false;
+            for (const w of rotateWaiters.splice(0)) w();
+          }
+        }
+      } else {
+        maybeSync(false);
       }
     } catch (e) {
       fail(e);
@@ -433,7 +447,7 @@ async function run(): Promise<void> {
     Atomics.store(i32, I_SLEEPING, 1);
     const pendingTail = Atomics.load(i32, I_TAIL) !== head;
     const wantsSync = !syncing && Atomics.load(i32, I_SYNC_REQ) !== seenSyncReq && written !== durable && policy.kind !== 'ms';
-    if (wantsSync || closing || rotateRequested) {
+    if (wantsSync || closing || (rotateRequested && !syncing)) {
       Atomics.store(i32, I_SLEEPING, 0);
       if (wantsSync) {
         try {
@@ -471,24 +485,19 @@ async function finish(): Promise<{ ok: boolean; error?: SerializedError }> {
       while (Atomics.load(i32, I_TAIL) !== head && Date.now() < deadline) {
         if (drainOnce() === 0) await new Promise((r) => setTimeout(r, 1));
       }
-      // sync what is left (always, whatever the policy), publish it, close every file
-      if (unsyncedBytes > 0 || retired.length > 0 || dirDirty) syncInline();
+      // sync what is left (always, whatever the policy), publish it, close the file
+      closeSegment();
       publishDurable(written);
-      if (fd >= 0) fs.closeSync(fd);
-      fd = -1;
       publishCounters();
       Atomics.store(i32, I_STATE, STATE_CLOSED);
     } catch (e) {
       fail(e);
     }
-  } else {
-    for (const f of [...retired.splice(0), fd]) {
-      if (f < 0) continue;
-      try {
-        fs.closeSync(f);
-      } catch {
-        /* already failed */
-      }
+  } else if (fd >= 0) {
+    try {
+      fs.closeSync(fd);
+    } catch {
+      /* already failed */
     }
     fd = -1;
   }
@@ -519,7 +528,7 @@ const api: ShardWriterApi = {
   },
   rotate(): Promise<void> {
     if (failed || closing) return Promise.resolve();
-    rotateRequested = true;
+    rotateRequested = true; // run() closes the open segment after draining what is pending, then resolves
     Atomics.notify(i32, I_SLEEPING);
     return new Promise((r) => rotateWaiters.push(r));
   },

@@ -13,5 +13,9 @@ export interface Command {
 }
 
 import { catCommand } from './cat.js';
+import { recoverCommand } from './recover.js';
+import { statsCommand } from './stats.js';
+import { tailCommand } from './tail.js';
+import { verifyCommand } from './verify.js';
 
-export const commands: Command[] = [catCommand];
+export const commands: Command[] = [catCommand, verifyCommand, tailCommand, statsCommand, recoverCommand];

@@ -1,0 +1,52 @@
+/** `shardlog recover DIR`: open the log (which recovers it), print the recovery report, close. */
+import { parseArgs } from 'node:util';
+import { InvalidArgumentError, readManifest, type ShardRecovery } from '@shardlog/workers';
+import { openLog } from '../log.js';
+import type { Command } from './commands.js';
+
+export function describeRecovery(r: ShardRecovery): string[] {
+  const out = [`shard ${r.shard}: ${r.segments} segments, ${r.segmentsScanned} scanned, ${r.records} records, last seq ${r.lastSeq}`];
+  if (r.bytesCut > 0) out.push(`  cut ${r.bytesCut} bytes: ${r.cutFile} at offset ${r.cutOffset}: ${r.cutReason}`);
+  if (r.skippedRegions > 0) out.push(`  skipped ${r.skippedRegions} corrupt regions, ${r.skippedBytes} bytes`);
+  for (const f of r.removedFiles) out.push(`  removed ${f} (created, never written)`);
+  return out;
+}
+
+export const recoverCommand: Command = {
+  name: 'recover',
+  usage: 'recover DIR [--skip-corrupt] [--verify-all] [--json]',
+  summary: 'run recovery (cut torn tails) and print what it did',
+  help: [
+    'Usage: shardlog recover DIR [--skip-corrupt] [--verify-all] [--json]',
+    '',
+    'Open the log, which runs recovery exactly as openLog does (check every segment header, scan',
+    "each shard's last segment, cut a torn tail), print the report and close. Takes the log's lock:",
+    'it fails if another process has the log open.',
+    '',
+    'Corruption before the tail (a bad record with valid records after it) stops recovery with an',
+    'error naming file and offset (exit 1), unless --skip-corrupt.',
+    '',
+    'Options:',
+    '  --skip-corrupt  skip corrupt records (counted in the report) instead of refusing',
+    "  --verify-all    also check every record of every other segment first (openLog's verify: 'all')",
+    '  --json          print the report as JSON',
+    '  -h, --help      this help',
+  ].join('\n'),
+  async run(args) {
+    const { values, positionals } = parseArgs({
+      args,
+      options: { 'skip-corrupt': { type: 'boolean' }, 'verify-all': { type: 'boolean' }, json: { type: 'boolean' } },
+      allowPositionals: true,
+    });
+    const dir = positionals[0];
+    if (!dir) throw new InvalidArgumentError('missing DIR');
+    const m = readManifest(dir);
+    if (!m) throw new InvalidArgumentError(`no log at ${dir} (no manifest)`);
+    const log = await openLog({ dir, format: m.format, skipCorrupt: values['skip-corrupt'] ?? false, verify: values['verify-all'] ? 'all' : 'tail' });
+    const report = log.recovery;
+    await log.close();
+    if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    else process.stdout.write(report.flatMap(describeRecovery).join('\n') + '\n');
+    return 0;
+  },
+};

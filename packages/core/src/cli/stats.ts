@@ -1,0 +1,104 @@
+/** `shardlog stats DIR`: per shard segments, bytes and seq range, read from the files (offline). */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { decodeSegmentHeader, InvalidArgumentError, listSegments, listShardDirs, LOCK_FILE, readManifest, verifySegment, type Format } from '@shardlog/workers';
+import type { Command } from './commands.js';
+
+export interface ShardFileStats {
+  shard: number;
+  segments: number;
+  bytes: number;
+  /** First seq of the oldest segment (from its name), 0 if none. */
+  firstSeq: number;
+  /** Highest seq of a whole valid record (framed), or the last line's seq (lines); 0 if none. */
+  lastSeq: number;
+  /** Bytes at the end of the last segment that are not a whole valid record (a torn tail). */
+  tornBytes: number;
+}
+
+export function shardFileStats(dir: string, shard: number, format: Format): ShardFileStats {
+  const segs = listSegments(dir, shard, format);
+  const st: ShardFileStats = { shard, segments: segs.length, bytes: 0, firstSeq: segs[0]?.firstSeq ?? 0, lastSeq: 0, tornBytes: 0 };
+  for (const s of segs) st.bytes += fs.statSync(s.file).size;
+  const last = segs[segs.length - 1];
+  if (!last) return st;
+  if (format === 'framed') {
+    const c = verifySegment({ file: last.file, shard, firstSeq: last.firstSeq, isLast: true });
+    st.lastSeq = c.records > 0 ? c.maxSeq : Math.max(0, c.prevMaxSeq);
+    if (c.records === 0 && c.prevMaxSeq < 0 && segs.length > 1) {
+      // a last segment without a header yet: the one before it tells
+      const h = fs.readFileSync(segs[segs.length - 2].file).subarray(0, 40);
+      st.lastSeq = Math.max(0, decodeSegmentHeader(h, segs[segs.length - 2].file).prevMaxSeq);
+    }
+    st.tornBytes = c.torn?.bytes ?? 0;
+  } else {
+    const b = fs.readFileSync(last.file);
+    let lines = 0;
+    for (let i = b.indexOf(10); i >= 0; i = b.indexOf(10, i + 1)) lines++;
+    st.lastSeq = lines > 0 ? last.firstSeq + lines - 1 : 0;
+    st.tornBytes = b.length - (b.lastIndexOf(10) + 1);
+  }
+  return st;
+}
+
+function lockHolder(dir: string): string {
+  try {
+    const pid = Number.parseInt(fs.readFileSync(path.join(dir, LOCK_FILE), 'utf8'), 10);
+    try {
+      process.kill(pid, 0);
+      return `open in process ${pid}`;
+    } catch {
+      return `stale lock of process ${pid} (not running)`;
+    }
+  } catch {
+    return 'not open';
+  }
+}
+
+export const statsCommand: Command = {
+  name: 'stats',
+  usage: 'stats DIR [--json]',
+  summary: 'per shard: segments, bytes, seq range (offline, from the files)',
+  help: [
+    'Usage: shardlog stats DIR [--json]',
+    '',
+    'Read the log directory without opening the log (no lock, no recovery) and print, per shard,',
+    "the segment count, bytes on disk, the first seq (oldest segment's name) and the last seq (the",
+    "highest whole valid record of the last segment), plus any torn bytes at the last segment's end.",
+    'For the counters of a running log use log.stats() in its process.',
+    '',
+    'Options:',
+    '  --json       print as JSON',
+    '  -h, --help   this help',
+  ].join('\n'),
+  async run(args) {
+    const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean' } }, allowPositionals: true });
+    const dir = positionals[0];
+    if (!dir) throw new InvalidArgumentError('missing DIR');
+    if (!fs.existsSync(dir)) throw new InvalidArgumentError(`no log at ${dir}`);
+    const m = readManifest(dir);
+    const format: Format = m?.format ?? 'framed';
+    const ids = new Set(listShardDirs(dir));
+    for (let s = 0; s < (m?.shards ?? 0); s++) ids.add(s);
+    const shards = [...ids].sort((a, b) => a - b).map((s) => shardFileStats(dir, s, format));
+    const total = {
+      segments: shards.reduce((a, s) => a + s.segments, 0),
+      bytes: shards.reduce((a, s) => a + s.bytes, 0),
+      firstSeq: Math.min(...shards.filter((s) => s.segments > 0).map((s) => s.firstSeq)),
+      lastSeq: Math.max(0, ...shards.map((s) => s.lastSeq)),
+    };
+    if (!Number.isFinite(total.firstSeq)) total.firstSeq = 0;
+    const lock = lockHolder(dir);
+    if (values.json) {
+      process.stdout.write(JSON.stringify({ dir, format, shards: m?.shards ?? shards.length, created: m?.created, lock, total, perShard: shards }, null, 2) + '\n');
+      return 0;
+    }
+    const rows = [['shard', 'segments', 'bytes', 'first seq', 'last seq', 'torn bytes'], ...shards.map((s) => [s.shard, s.segments, s.bytes, s.firstSeq, s.lastSeq, s.tornBytes].map(String))];
+    rows.push(['all', String(total.segments), String(total.bytes), String(total.firstSeq), String(total.lastSeq), String(shards.reduce((a, s) => a + s.tornBytes, 0))]);
+    const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+    const out = [`${dir}: ${format} format, ${m?.shards ?? shards.length} shards, ${lock}`, ...rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  '))];
+    process.stdout.write(out.join('\n') + '\n');
+    return 0;
+  },
+};

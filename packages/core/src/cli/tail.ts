@@ -1,0 +1,140 @@
+/**
+ * `shardlog tail DIR [-f]`: the last entries of a framed log, and with -f the new ones as they are
+ * written, by polling the files: the durability signals (Atomics) live in the writing process's
+ * memory, so another process can only watch the files grow.
+ */
+import * as fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { InvalidArgumentError, listSegments, listShardDirs, readManifest } from '@shardlog/workers';
+import { ShardCursor } from '../follow.js';
+import { readShard, type LogEntry } from '../reader.js';
+import type { Command } from './commands.js';
+
+function format(e: LogEntry, json: boolean): string {
+  if (json) return JSON.stringify(e.isText ? { seq: e.seq, shard: e.shard, text: e.text() } : { seq: e.seq, shard: e.shard, base64: Buffer.from(e.data).toString('base64') });
+  return e.isText ? e.text() : Buffer.from(e.data).toString('base64');
+}
+
+async function print(line: string): Promise<void> {
+  if (!process.stdout.write(line + '\n')) await new Promise((r) => process.stdout.once('drain', r));
+}
+
+/** The last n entries of the log (in seq order), reading each shard's segments from the newest back. */
+export function lastEntries(dir: string, shards: number[], n: number): LogEntry[] {
+  const all: LogEntry[] = [];
+  for (const s of shards) {
+    const segs = listSegments(dir, s, 'framed');
+    let got: LogEntry[] = [];
+    for (let j = segs.length - 1; j >= 0; j--) {
+      got = [];
+      for (const e of readShard(dir, s, segs[j].firstSeq)) {
+        got.push(e);
+        if (got.length > n) got.shift();
+      }
+      if (got.length >= n) break;
+    }
+    all.push(...got);
+  }
+  all.sort((a, b) => a.seq - b.seq);
+  return n === 0 ? [] : all.slice(-n);
+}
+
+export const tailCommand: Command = {
+  name: 'tail',
+  usage: 'tail DIR [-f] [-n N] [--from SEQ] [--json]',
+  summary: 'print the last entries; with -f, keep printing new ones (polls the files)',
+  help: [
+    'Usage: shardlog tail DIR [-f] [-n N] [--from SEQ] [--json] [--interval MS]',
+    '',
+    'Print the last N entries of a framed log in sequence order; with -f, keep printing entries as',
+    'they appear, until interrupted.',
+    '',
+    '-f works on a log written by another process by POLLING the files every --interval ms: the',
+    "durability signals (Atomics on the writer's shared memory) exist only inside the writing",
+    'process. So it prints records once they are whole and CRC-valid in the file, which can be',
+    'before they are fsynced. Across shards it prints in seq order, holding an entry back until every',
+    'shard has shown a higher seq, but for at most one poll: a record that reaches its file more than',
+    'a poll after a higher one in another shard prints late. Inside the writing process use',
+    'log.follow(), which yields only durable entries, in exact seq order.',
+    '',
+    'Options:',
+    '  -f, --follow      keep printing new entries',
+    '  -n, --lines N     entries to print first (default 10)',
+    '  --from SEQ        start at this seq instead of the last N',
+    '  --json            one JSON object per entry: {"seq","shard","text"} or {"seq","shard","base64"}',
+    '  --interval MS     poll interval with -f (default 200)',
+    '  -h, --help        this help',
+  ].join('\n'),
+  async run(args) {
+    const { values, positionals } = parseArgs({
+      args,
+      options: {
+        follow: { type: 'boolean', short: 'f' },
+        lines: { type: 'string', short: 'n' },
+        from: { type: 'string' },
+        json: { type: 'boolean' },
+        interval: { type: 'string' },
+      },
+      allowPositionals: true,
+    });
+    const dir = positionals[0];
+    if (!dir) throw new InvalidArgumentError('missing DIR');
+    if (!fs.existsSync(dir)) throw new InvalidArgumentError(`no log at ${dir}`);
+    const m = readManifest(dir);
+    if (m && m.format !== 'framed') throw new InvalidArgumentError(`log ${dir} is in '${m.format}' format: tail its .log files with tail(1)`);
+    const n = values.lines === undefined ? 10 : Number(values.lines);
+    if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`-n takes a non-negative integer, got ${values.lines}`);
+    const interval = values.interval === undefined ? 200 : Number(values.interval);
+    if (!Number.isFinite(interval) || interval < 1) throw new InvalidArgumentError(`--interval takes a positive number of ms, got ${values.interval}`);
+    const json = values.json ?? false;
+    const ids = new Set(listShardDirs(dir));
+    for (let s = 0; s < (m?.shards ?? 0); s++) ids.add(s);
+    const shards = [...ids].sort((a, b) => a - b);
+
+    let fromSeq: number;
+    if (values.from !== undefined) {
+      fromSeq = Number(values.from);
+      if (!Number.isSafeInteger(fromSeq) || fromSeq < 0) throw new InvalidArgumentError(`--from takes a non-negative integer, got ${values.from}`);
+    } else {
+      const last = lastEntries(dir, shards, n);
+      for (const e of last) await print(format(e, json));
+      if (!values.follow) return 0;
+      fromSeq = last.length > 0 ? last[last.length - 1].seq + 1 : 0;
+      if (last.length === 0) for (const s of shards) for (const e of readShard(dir, s, 0)) fromSeq = Math.max(fromSeq, e.seq + 1);
+    }
+
+    const cursors = shards.map((s) => new ShardCursor(dir, s, fromSeq));
+    const stuckAt = cursors.map(() => '');
+    // Hold an entry back until every shard has shown a seq at least as high (then nothing lower can
+    // still come: each shard writes in seq order), or until it has waited one poll (an idle shard
+    // must not hold the others up).
+    const maxSeen = cursors.map(() => fromSeq - 1);
+    let pending: { e: LogEntry; poll: number }[] = [];
+    for (let poll = 0; ; poll++) {
+      cursors.forEach((c, i) => {
+        for (let e = c.next(Number.MAX_SAFE_INTEGER, poll); e; e = c.next(Number.MAX_SAFE_INTEGER, poll)) {
+          pending.push({ e, poll });
+          maxSeen[i] = e.seq;
+        }
+      });
+      pending.sort((a, b) => a.e.seq - b.e.seq);
+      const w = Math.min(...maxSeen);
+      let cut = 0;
+      for (let k = 0; k < pending.length; k++) if (!values.follow || pending[k].e.seq <= w || pending[k].poll < poll) cut = k + 1;
+      for (const p of pending.slice(0, cut)) await print(format(p.e, json));
+      pending = pending.slice(cut);
+      if (!values.follow) return 0;
+      // A bad record that is still bad a poll later, with valid records after it, is corruption.
+      cursors.forEach((c, i) => {
+        const at = c.stuck ? `${c.stuck.file}:${c.stuck.offset}` : '';
+        if (at && at === stuckAt[i]) {
+          const err = c.diagnose();
+          if (err) throw err;
+        }
+        stuckAt[i] = at;
+      });
+      await sleep(interval);
+    }
+  },
+};
