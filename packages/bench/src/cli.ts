@@ -33,10 +33,14 @@ Options:
   --reps N         repetitions of each end-to-end case (quick 1, full 5)
   --n N            entries per end-to-end run (quick 200000, full 2000000)
   --only LIST      comma-separated parts to run: ${PARTS.join(',')}
+  --cases REGEX    only the end-to-end cases whose id matches (ids: shardlog-1-none-ascii,
+                   shardlog-4-batch-binary, dd, fdatasync-loop, sonic-boom, sonic-boom-fsync,
+                   pino-destination, pino-transport, thread-stream, fs-stream, ...)
   --dir DIR        where runs write their files (default: the OS temp dir); use the disk you care about
   --out DIR        where results go (default: packages/bench/results)
   --profile        run shardlog's end-to-end children under --cpu-prof (main and writer threads each
-                   get a .cpuprofile in OUT/profiles; open them in Chrome DevTools)
+                   get a .cpuprofile in OUT/profiles/<case>-rep<k>/); summarize them with
+                   node packages/bench/dist/profile-summary.js OUT/profiles/<case>-rep1/*
   --keep           keep the files the runs wrote (default: removed after each run)
   -h, --help       this help
 
@@ -56,6 +60,8 @@ class UsageError extends Error {}
 
 export interface CliOptions {
   settings: Settings;
+  /** Only the end-to-end cases whose id matches. */
+  cases?: RegExp;
   dir: string;
   out: string;
   profile: boolean;
@@ -71,6 +77,7 @@ export function parseCli(argv: string[]): CliOptions | 'help' {
       reps: { type: 'string' },
       n: { type: 'string' },
       only: { type: 'string' },
+      cases: { type: 'string' },
       dir: { type: 'string' },
       out: { type: 'string' },
       profile: { type: 'boolean' },
@@ -93,8 +100,17 @@ export function parseCli(argv: string[]): CliOptions | 'help' {
     for (const p of parts) if (!PARTS.includes(p as Part)) throw new UsageError(`--only: unknown part '${p}' (parts: ${PARTS.join(', ')})`);
     settings.parts = parts as Part[];
   }
+  let cases: RegExp | undefined;
+  if (values.cases !== undefined) {
+    try {
+      cases = new RegExp(values.cases);
+    } catch {
+      throw new UsageError(`--cases: not a regular expression: '${values.cases}'`);
+    }
+  }
   return {
     settings,
+    cases,
     dir: path.resolve(values.dir ?? os.tmpdir()),
     out: path.resolve(values.out ?? path.join(PKG_ROOT, 'results')),
     profile: !!values.profile,
@@ -110,7 +126,7 @@ export async function runBench(o: CliOptions, progress?: Progress): Promise<Repo
   fs.mkdirSync(o.dir, { recursive: true });
   const scratch = fs.mkdtempSync(path.join(o.dir, 'shardlog-bench-'));
   const has = (p: Part) => s.parts.includes(p);
-  const cases = has('e2e') ? e2eCases(s) : [];
+  const cases = has('e2e') ? e2eCases(s).filter((c) => !o.cases || o.cases.test(c.id)) : [];
   const total = (has('micro') ? 1 : 0) + cases.length * s.reps + (has('alloc') ? 2 * s.allocReps : 0) + (has('durable') ? s.durableRates.length * 2 * s.durableReps : 0);
   const prog = progress ?? new Progress(total);
   const failures: string[] = [];
@@ -151,8 +167,10 @@ export async function runBench(o: CliOptions, progress?: Progress): Promise<Repo
           spec.bytes = ref?.fileBytes ?? s.n * 120;
           spec.batchBytes = (ref?.extra.meanBatchBytes as number | undefined) ?? 1 << 20;
         }
-        const nodeArgs = o.profile && c.system === 'shardlog' ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${c.id}-rep${rep + 1}-\${pid}-\${time}.cpuprofile`] : [];
-        if (nodeArgs.length) fs.mkdirSync(profDir, { recursive: true });
+        // one directory per run: the main thread and every writer thread each write a profile there
+        const runProfDir = path.join(profDir, `${c.id}-rep${rep + 1}`);
+        const nodeArgs = o.profile && c.system === 'shardlog' ? ['--cpu-prof', `--cpu-prof-dir=${runProfDir}`] : [];
+        if (nodeArgs.length) fs.mkdirSync(runProfDir, { recursive: true });
         const r = await attempt<E2EResult>(`${c.label}${s.reps > 1 ? ` (rep ${rep + 1}/${s.reps})` : ''}`, spec, nodeArgs);
         if (r) {
           thisRep.set(c.id, r);

@@ -21,19 +21,28 @@ export function peakRssMiB(): number {
 }
 
 /** Counts GCs (PerformanceObserver 'gc' entries) between two performance.now() instants. */
+const GC_KINDS: Record<number, string> = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weak-callbacks' };
+
 export class GcWatch {
-  private readonly starts: number[] = [];
+  private readonly seen: { t: number; kind: string }[] = [];
   private readonly obs: PerformanceObserver;
   constructor() {
     this.obs = new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) this.starts.push(e.startTime);
+      for (const e of list.getEntries()) {
+        const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0;
+        this.seen.push({ t: e.startTime, kind: GC_KINDS[kind] ?? `kind ${kind}` });
+      }
     });
     this.obs.observe({ entryTypes: ['gc'] });
   }
   /** GCs that started in [t0, t1] (ms, performance.now()); waits for buffered entries first. */
   async count(t0: number, t1: number): Promise<number> {
+    return (await this.list(t0, t1)).length;
+  }
+  /** The kinds (minor = scavenge, major = mark-compact, ...) of the GCs in [t0, t1]. */
+  async list(t0: number, t1: number): Promise<string[]> {
     await new Promise((r) => setTimeout(r, 30));
-    return this.starts.filter((t) => t >= t0 && t <= t1).length;
+    return this.seen.filter((g) => g.t >= t0 && g.t <= t1).map((g) => g.kind);
   }
   stop(): void {
     this.obs.disconnect();

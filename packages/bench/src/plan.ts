@@ -55,7 +55,7 @@ export function settingsFor(mode: 'quick' | 'full'): Settings {
     n: 200_000,
     fsyncN: 20_000,
     reps: 1,
-    allocN: 1_000_000,
+    allocN: 2_000_000,
     allocReps: 1,
     durableRates: [50_000, 200_000, 1_000_000],
     durableSeconds: 1,

@@ -99,6 +99,8 @@ export interface AllocRow extends Pick<AllocResult, (typeof ALLOC_KEYS)[number]>
   runs: number;
   /** Most GCs any repetition saw (a median could hide one). */
   maxGcs: number;
+  /** The kinds of every GC seen, over all repetitions, e.g. "major x1". */
+  gcKinds: string;
   complete: boolean;
   problems: string[];
   cpuSource: AllocResult['cpuSource'] | 'n/a';
@@ -114,9 +116,16 @@ export function aggregateAlloc(id: string, label: string, shape: AllocResult['sh
     n,
     runs: results.length,
     maxGcs: max(results.map((r) => r.gcs)),
+    gcKinds: countKinds(results.flatMap((r) => (r.gcKinds ? r.gcKinds.split(',') : []))),
     complete: results.length > 0 && problems.length === 0,
     problems,
     cpuSource: results[0]?.cpuSource ?? 'n/a',
     ...medians(results, ALLOC_KEYS),
   };
+}
+
+function countKinds(kinds: string[]): string {
+  const c = new Map<string, number>();
+  for (const k of kinds) c.set(k, (c.get(k) ?? 0) + 1);
+  return [...c].map(([k, n]) => `${k} x${n}`).join(', ');
 }

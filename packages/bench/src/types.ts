@@ -128,6 +128,8 @@ export interface AllocResult {
   shape: 'ascii' | 'binary';
   n: number;
   gcs: number;
+  /** Kinds of those GCs, comma-separated (minor = scavenge of the young generation, major = mark-compact). */
+  gcKinds: string;
   heapGrowthBytes: number;
   bytesPerAppend: number;
   cpuNsPerAppend: number;
