@@ -42,6 +42,7 @@ Options:
                    get a .cpuprofile in OUT/profiles/<case>-rep<k>/); summarize them with
                    node packages/bench/dist/profile-summary.js OUT/profiles/<case>-rep1/*
   --keep           keep the files the runs wrote (default: removed after each run)
+  --render FILE    run nothing: rewrite the Markdown and SVG from a saved results .json
   -h, --help       this help
 
 Output: OUT/bench-<time>.md (tables, ratios, targets), .svg (chart), .json (every run), and
@@ -62,6 +63,8 @@ export interface CliOptions {
   settings: Settings;
   /** Only the end-to-end cases whose id matches. */
   cases?: RegExp;
+  /** Re-render this saved report instead of running. */
+  render?: string;
   dir: string;
   out: string;
   profile: boolean;
@@ -82,6 +85,7 @@ export function parseCli(argv: string[]): CliOptions | 'help' {
       out: { type: 'string' },
       profile: { type: 'boolean' },
       keep: { type: 'boolean' },
+      render: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: false,
@@ -111,6 +115,7 @@ export function parseCli(argv: string[]): CliOptions | 'help' {
   return {
     settings,
     cases,
+    render: values.render === undefined ? undefined : path.resolve(values.render),
     dir: path.resolve(values.dir ?? os.tmpdir()),
     out: path.resolve(values.out ?? path.join(PKG_ROOT, 'results')),
     profile: !!values.profile,
@@ -272,7 +277,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP + '\n');
     return 0;
   }
-  const report = await runBench(o);
+  const report = o.render ? (JSON.parse(fs.readFileSync(o.render, 'utf8')) as Report) : await runBench(o);
   const files = writeResults(report, o.out);
   process.stdout.write(summary(report, files.map((f) => path.relative(process.cwd(), f))) + '\n');
   return report.failures.length ? 1 : 0;

@@ -42,6 +42,13 @@ function text(x: number, y: number, s: string, opts: { anchor?: 'start' | 'end' 
   return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" font-size="${opts.size ?? 12}" text-anchor="${opts.anchor ?? 'start'}"${opts.weight ? ` font-weight="${opts.weight}"` : ''} fill="${opts.fill ?? '#24292f'}">${esc(s)}</text>`;
 }
 
+/** The value label of a bar: after its end, or inside it (white) when it would leave the chart. */
+function barLabel(end: number, y: number, label: string): string {
+  const room = W - end - 8;
+  if (room >= label.length * 5.6) return text(end + 4, y + BAR_H - 4, label, { size: 10, fill: '#57606a' });
+  return text(end - 4, y + BAR_H - 4, label, { anchor: 'end', size: 10, fill: '#ffffff' });
+}
+
 /** Log-scale position of v in [lo, hi] over the plot width. */
 function logX(v: number, lo: number, hi: number): number {
   const c = Math.min(Math.max(v, lo), hi);
@@ -86,19 +93,18 @@ export function chart(r: Report): string {
       parts.push(text(LABEL_W, y + BAR_H - 4, x.label, { anchor: 'end', size: 11 }));
       parts.push(`<rect x="${PLOT_X}" y="${y}" width="${w.toFixed(1)}" height="${BAR_H}" fill="${colorOf(x)}" rx="2"/>`);
       const extra = Number.isFinite(x.entriesPerSec) ? `  (${(x.entriesPerSec / 1e6).toFixed(2)} M entries/s)` : '';
-      parts.push(text(PLOT_X + w + 4, y + BAR_H - 4, `${fmt(x.mbPerSec)}${extra}`, { size: 10, fill: '#57606a' }));
+      parts.push(barLabel(PLOT_X + w, y, `${fmt(x.mbPerSec)}${extra}`));
       y += BAR_H + GAP;
     }
     const dd = rows.find((x) => x.system === 'dd');
     if (dd && Number.isFinite(dd.mbPerSec)) {
       const x = PLOT_X + dd.mbPerSec * scale;
       parts.push(`<line x1="${x.toFixed(1)}" y1="${top - 4}" x2="${x.toFixed(1)}" y2="${y}" stroke="#57606a" stroke-dasharray="4 3"/>`);
-      parts.push(text(x, y + 12, 'dd conv=fdatasync', { anchor: 'middle', size: 10, fill: '#57606a' }));
-      y += 14;
+      parts.push(text(x - 4, top + 8, 'dd', { anchor: 'end', size: 10, fill: '#57606a' }));
     }
     // legend
     y += 10;
-    let lx = PLOT_X;
+    let lx = 16;
     for (const [c, name] of [
       [COLORS.none, "shardlog sync 'none'"],
       [COLORS.batch, "shardlog sync 'batch'"],
@@ -107,7 +113,7 @@ export function chart(r: Report): string {
     ] as const) {
       parts.push(`<rect x="${lx}" y="${y - 9}" width="10" height="10" fill="${c}"/>`);
       parts.push(text(lx + 14, y, name, { size: 11 }));
-      lx += 170;
+      lx += 200;
     }
   }
 
@@ -125,7 +131,7 @@ export function chart(r: Report): string {
       const w = Math.max(1, logX(x.cpuNsPerEntry, lo, hi) - PLOT_X);
       parts.push(text(LABEL_W, y + BAR_H - 4, x.label, { anchor: 'end', size: 11 }));
       parts.push(`<rect x="${PLOT_X}" y="${y}" width="${w.toFixed(1)}" height="${BAR_H}" fill="${colorOf(x)}" rx="2"/>`);
-      parts.push(text(PLOT_X + w + 4, y + BAR_H - 4, `${fmt(x.cpuNsPerEntry)} ns`, { size: 10, fill: '#57606a' }));
+      parts.push(barLabel(PLOT_X + w, y, `${fmt(x.cpuNsPerEntry)} ns`));
       y += BAR_H + GAP;
     }
     y += 16;
@@ -146,7 +152,7 @@ export function chart(r: Report): string {
       parts.push(text(LABEL_W, y + BAR_H - 4, `${x.label} @ ${(x.offeredPerSec / 1000).toLocaleString('en-US')}k/s`, { anchor: 'end', size: 11 }));
       parts.push(`<rect x="${PLOT_X}" y="${y}" width="${w.toFixed(1)}" height="${BAR_H}" fill="${x.system === 'shardlog' ? COLORS.shardlog : COLORS.sonic}" rx="2"/>`);
       parts.push(`<line x1="${p50.toFixed(1)}" y1="${y - 2}" x2="${p50.toFixed(1)}" y2="${y + BAR_H + 2}" stroke="#24292f" stroke-width="2"/>`);
-      parts.push(text(PLOT_X + w + 4, y + BAR_H - 4, `p99 ${fmt(x.p99Us / 1000, 2)} · p50 ${fmt(x.p50Us / 1000, 2)}`, { size: 10, fill: '#57606a' }));
+      parts.push(barLabel(PLOT_X + w, y, `p99 ${fmt(x.p99Us / 1000, 2)} · p50 ${fmt(x.p50Us / 1000, 2)}`));
       y += BAR_H + GAP;
     }
     y += 16;
