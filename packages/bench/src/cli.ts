@@ -143,7 +143,8 @@ export async function runBench(o: CliOptions, progress?: Progress): Promise<Repo
   async function attempt<R>(label: string, spec: Spec, nodeArgs: string[] = []): Promise<R | undefined> {
     prog.start(label);
     try {
-      return await runInChild<R & import('./types.js').Result>(spec, { nodeArgs, keepFiles: o.keep });
+      // a hung run (an ack that never comes) must not stall CI: 2 minutes per quick run, 10 per full one
+      return await runInChild<R & import('./types.js').Result>(spec, { nodeArgs, keepFiles: o.keep, timeoutMs: s.mode === 'full' ? 600_000 : 120_000 });
     } catch (e) {
       const msg = (e as Error).message;
       failures.push(msg);

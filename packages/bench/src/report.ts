@@ -24,7 +24,7 @@ export interface Report {
 const int = (x: number): string => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '–');
 export function rate(x: number): string {
   if (!Number.isFinite(x)) return '–';
-  if (x >= 1e6) return `${(x / 1e6).toFixed(2)} M`;
+  if (x >= 999_500) return `${(x / 1e6).toFixed(2)} M`;
   if (x >= 1e3) return `${(x / 1e3).toFixed(0)} k`;
   return x.toFixed(0);
 }
@@ -241,7 +241,7 @@ export function markdown(r: Report, svgName?: string): string {
       '',
     );
   }
-  if (r.alloc.length) L.push('## Allocation per append', '', `One shard, sync 'none', 100-byte entries, after 100,000 warm-up appends; GCs seen by PerformanceObserver('gc') during the loop. Medians of ${s.allocReps}.`, '', allocTable(r), '');
+  if (r.alloc.length) L.push('## Allocation per append', '', `One shard, sync 'none', 100-byte entries, after two warm-up calls of the same loop (100,000 appends each); GCs seen by PerformanceObserver('gc') during the loop, heap growth over it. Medians of ${s.allocReps}.`, '', allocTable(r), '');
   if (r.micro) {
     L.push(
       '## Micro-benchmarks (mitata)',
