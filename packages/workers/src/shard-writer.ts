@@ -141,6 +141,9 @@ function closeSegment(): void {
   fd = -1;
 }
 
+/** Whatever the policy, unsynced bytes past this are flushed in the background (see maybeSync). */
+const FLUSH_BEHIND_BYTES = 16 << 20;
+
 /** At a roll, a remainder up to this size is synced inline; more is flushed in the background first. */
 const ROLL_INLINE_BYTES = 1 << 20;
 let rollFlushed = false; // this roll already flushed in the background once
@@ -369,6 +372,14 @@ function maybeSync(force: boolean): void {
     case 'none':
       due ||= req !== seenSyncReq;
       break;
+  }
+  if (!due && unsyncedBytes >= FLUSH_BEHIND_BYTES) {
+    // Flush behind (RocksDB's bytes_per_sync): with many dirty pages the kernel throttles writers
+    // and each writev gets several times dearer. A background fdatasync (libuv's pool) keeps the
+    // dirty set small at no cost to this thread, and what it covers becomes durable.
+    seenSyncReq = req;
+    syncInBackground();
+    return;
   }
   if (!due) return;
   seenSyncReq = req;
