@@ -470,6 +470,9 @@ export class Producer {
   private async pump(s: number): Promise<void> {
     const v = this.views[s];
     const q = this.waiters[s];
+    // Atomics.waitAsync holds no reference on Node's event loop: a producer thread with nothing else
+    // pending would exit (code 13) with durable() unsettled. A ref'd timer keeps it alive while we wait.
+    const keepAlive = setInterval(noop, 1 << 30);
     try {
       while (q.length > 0) {
         const epoch = Atomics.load(v.i32, I_DURABLE_EPOCH);
@@ -497,6 +500,7 @@ export class Producer {
         if (r.async) await r.value;
       }
     } finally {
+      clearInterval(keepAlive);
       this.pumping[s] = false;
       if (q.length > 0) {
         this.pumping[s] = true;
@@ -505,6 +509,8 @@ export class Producer {
     }
   }
 }
+
+function noop(): void {}
 
 function endsWithNewline(s: string): boolean {
   return s.length > 0 && s.charCodeAt(s.length - 1) === 10;
