@@ -13,5 +13,6 @@ export interface Command {
 }
 
 import { catCommand } from './cat.js';
+import { stressCommand } from './stress.js';
 
-export const commands: Command[] = [catCommand];
+export const commands: Command[] = [catCommand, stressCommand];
