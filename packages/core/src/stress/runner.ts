@@ -149,6 +149,7 @@ export async function runStress(opts: Partial<StressOptions>, io: RunIO = {}): P
   const progress = io.progress;
   coll.listener = (m, c) => {
     if (m.type === 'stats' && progress) progress.sample(m.t, m.stats, c.ackedTotal());
+    if (m.type === 'ready' && m.maxEntryBytes !== maxEntryBytes) failures.push(`the log allows entries of ${m.maxEntryBytes} bytes, the runner computed ${maxEntryBytes}`);
   };
   const stop = new Int32Array(new SharedArrayBuffer(4));
   io.signal?.addEventListener('abort', () => Atomics.store(stop, 0, 1), { once: true });
@@ -275,7 +276,11 @@ export async function runStress(opts: Partial<StressOptions>, io: RunIO = {}): P
     for (let c = 0; c < o.cycles && Atomics.load(stop, 0) === 0; c++) {
       const first = c * (o.producers + 1);
       const ph = startPhase(o.cycles > 1 ? `[${c + 1}/${o.cycles}]` : '', first);
-      const child = fork(new URL('./child.js', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+      const child = fork(new URL('./child.js', import.meta.url), [], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        serialization: 'advanced',
+        execArgv: process.execArgv.filter((a) => !a.startsWith('--inspect')), // a debugger port cannot be shared
+      });
       const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
       let childError: string | undefined;
       let readyResolve: () => void = () => {};
