@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runStress } from '../packages/core/dist/stress/runner.js';
+import { mountSmallFs } from '../packages/core/dist/stress/small-fs.js';
 
 describe('stress runner, loud failures', () => {
   it('a dying writer thread fails the log loudly, then the log recovers', async () => {
@@ -35,5 +36,22 @@ describe('stress runner, loud failures', () => {
     expect(f.afterRecovery!.entries).toBeGreaterThan(0);
     expect(r.verification).toMatchObject({ ok: true, lost: 0, duplicates: 0, corrupt: 0 });
     expect(r.verification!.acknowledged).toBeGreaterThan(f.afterRecovery!.entries);
+  });
+
+  it('stops the load early, and still verifies, when the disk it was pointed at runs low', async (ctx) => {
+    const sfs = mountSmallFs(16 * 1024 * 1024);
+    if ('skipped' in sfs) {
+      ctx.skip(`low-space test skipped: ${sfs.skipped}`);
+      return;
+    }
+    try {
+      const r = await runStress({ durationMs: 60_000, rate: 20_000, producers: 1, shards: 1, seed: 33, dir: sfs.dir });
+      expect(r.failures).toEqual([]);
+      expect(r.notes.join('\n')).toMatch(/stopping the load early: only \d+ bytes left free/);
+      expect(r.throughput.seconds).toBeLessThan(30);
+      expect(r.verification).toMatchObject({ ok: true, lost: 0 });
+    } finally {
+      sfs.release();
+    }
   });
 });

@@ -27,6 +27,8 @@ export type LoadMessage =
   | { type: 'ack'; producer: number; ack: AckPoint; appended: number }
   | { type: 'hist'; producer: number; hist: string }
   | { type: 'stats'; t: number; stats: StatsSample }
+  /** Something the person watching should know (printed as its own line). */
+  | { type: 'note'; text: string }
   | {
       type: 'done';
       producer: number;

@@ -52,6 +52,7 @@ export function formatReport(r: StressReport): string {
     );
     for (const p of v.problems) L.push(`              ${p}`);
   }
+  for (const x of r.notes) L.push(`  note        ${x}`);
   for (const x of r.failures) L.push(`  FAILURE     ${x}`);
   if (r.dir) L.push(`  log         ${r.dir}${r.kept ? ' (kept)' : ' (removed)'}`);
   L.push(`  replay      ${r.replay}`);

@@ -92,6 +92,8 @@ export interface StressReport {
     /** Entries appended after the reopen, to show the log works again. */
     afterRecovery?: { entries: number };
   };
+  /** Things worth knowing that are not failures (the load stopped early for lack of disk space). */
+  notes: string[];
   /** Why ok is false, in words (empty when ok). */
   failures: string[];
 }
@@ -104,6 +106,8 @@ export interface RunIO {
 
 const STATS_MS = 250;
 const FULL_DISK_HEADROOM = 4 * 1024 * 1024;
+/** A long unbounded run stops its load (and still verifies) before it fills the disk it was pointed at. */
+const MIN_FREE_BYTES = 1024 * 1024 * 1024;
 
 export function modeOf(o: StressOptions): StressMode {
   if (o.killAt !== undefined || o.tear !== undefined) return 'kill';
@@ -149,12 +153,17 @@ export async function runStress(opts: Partial<StressOptions>, io: RunIO = {}): P
   const progress = io.progress;
   coll.listener = (m, c) => {
     if (m.type === 'stats' && progress) progress.sample(m.t, m.stats, c.ackedTotal());
+    if (m.type === 'note') {
+      notes.push(m.text);
+      progress?.note(m.text);
+    }
     if (m.type === 'ready' && m.maxEntryBytes !== maxEntryBytes) failures.push(`the log allows entries of ${m.maxEntryBytes} bytes, the runner computed ${maxEntryBytes}`);
   };
   const stop = new Int32Array(new SharedArrayBuffer(4));
   io.signal?.addEventListener('abort', () => Atomics.store(stop, 0, 1), { once: true });
 
   const failures: string[] = [];
+  const notes: string[] = [];
   const report: StressReport = {
     ok: false,
     mode,
@@ -178,6 +187,7 @@ export async function runStress(opts: Partial<StressOptions>, io: RunIO = {}): P
     kept: false,
     throughput: coll.throughput(),
     latency: coll.latency(),
+    notes,
     failures,
   };
   const ids = (first: number) => Array.from({ length: o.producers + 1 }, (_, i) => first + i);
@@ -199,6 +209,7 @@ export async function runStress(opts: Partial<StressOptions>, io: RunIO = {}): P
     ackMs: o.ackMs,
     hangMs: o.hangMs,
     statsMs: STATS_MS,
+    minFreeBytes: mode === 'full-disk' ? 0 : MIN_FREE_BYTES,
     ...extra,
   });
   const startPhase = (name: string, first: number): Phase => {

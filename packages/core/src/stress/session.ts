@@ -5,6 +5,7 @@
  * `emit` as LoadMessages, so the same code runs inside the runner's process or in a forked writer
  * child that the runner SIGKILLs (kill mode).
  */
+import * as fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { openLog, type Log, type LogStats } from '../log.js';
 import type { SyncOption } from '../options.js';
@@ -37,6 +38,8 @@ export interface SessionConfig {
   ackMs: number;
   hangMs: number;
   statsMs: number;
+  /** Stop the load early when the log's filesystem has less than this free (0: never; full-disk mode). */
+  minFreeBytes: number;
 }
 
 export type Emit = (m: LoadMessage) => void;
@@ -96,6 +99,7 @@ export async function runSession(cfg: SessionConfig, emit: Emit, stop = new Int3
     hangMs: cfg.hangMs,
   });
   const workerErrors: string[] = [];
+  let lastWorkerMessage = Date.now();
   const threads: Promise<void>[] = [];
   const workers: Worker[] = [];
   for (let i = 1; i <= cfg.producers; i++) {
@@ -106,6 +110,7 @@ export async function runSession(cfg: SessionConfig, emit: Emit, stop = new Int3
     workers.push(w);
     let sawDone = false;
     w.on('message', (m: LoadMessage) => {
+      lastWorkerMessage = Date.now();
       if (m.type === 'done') sawDone = true;
       emit(m);
     });
@@ -119,16 +124,27 @@ export async function runSession(cfg: SessionConfig, emit: Emit, stop = new Int3
       ),
     );
   }
-  const statsTimer = setInterval(() => emit({ type: 'stats', t: Date.now() - t0, stats: sample(log.stats()) }), cfg.statsMs);
+  let lowSpace = false;
+  const statsTimer = setInterval(() => {
+    emit({ type: 'stats', t: Date.now() - t0, stats: sample(log.stats()) });
+    if (cfg.minFreeBytes > 0 && !lowSpace) {
+      const st = fs.statfsSync(cfg.dir);
+      const free = st.bavail * st.bsize;
+      if (free < cfg.minFreeBytes) {
+        lowSpace = true;
+        Atomics.store(stop, 0, 1);
+        emit({ type: 'note', text: `stopping the load early: only ${free} bytes left free on the log's filesystem` });
+      }
+    }
+  }, cfg.statsMs);
   await runProducer(log, cfg.firstId, loadOf(0), stop, emit);
-  // The producer threads stop by themselves (deadline, quota, failure); a stuck one is a hang.
-  let hangTimer: NodeJS.Timeout | undefined;
-  const allDone = Promise.all(threads).then(() => true);
-  const slack = cfg.hangMs + (deadline === Infinity ? 0 : Math.max(0, deadline - Date.now()));
-  const finished = await Promise.race([allDone, new Promise<boolean>((r) => (hangTimer = setTimeout(() => r(false), slack)))]);
-  clearTimeout(hangTimer);
-  if (!finished) {
-    workerErrors.push(`producer threads did not finish within ${slack} ms of the end of the load (hang)`);
+  // The producer threads stop by themselves (deadline, quota, failure). One that sends nothing (no
+  // ack point, no histogram, no 'done') for hangMs is stuck: a hang.
+  let allDone = false;
+  void Promise.all(threads).then(() => (allDone = true));
+  while (!allDone && Date.now() - lastWorkerMessage < cfg.hangMs) await new Promise((r) => setTimeout(r, 50));
+  if (!allDone) {
+    workerErrors.push(`producer threads sent nothing for ${cfg.hangMs} ms and did not finish (hang)`);
     Atomics.store(stop, 0, 1);
     await Promise.all(workers.map((w) => w.terminate()));
   }
