@@ -151,6 +151,8 @@ export async function runStress(opts: Partial<StressOptions>, io: RunIO = {}): P
   const rng = new Rng(o.seed ^ 0xfa17);
   const coll = new Collector();
   const progress = io.progress;
+  const failures: string[] = [];
+  const notes: string[] = [];
   coll.listener = (m, c) => {
     if (m.type === 'stats' && progress) progress.sample(m.t, m.stats, c.ackedTotal());
     if (m.type === 'note') {
@@ -162,8 +164,6 @@ export async function runStress(opts: Partial<StressOptions>, io: RunIO = {}): P
   const stop = new Int32Array(new SharedArrayBuffer(4));
   io.signal?.addEventListener('abort', () => Atomics.store(stop, 0, 1), { once: true });
 
-  const failures: string[] = [];
-  const notes: string[] = [];
   const report: StressReport = {
     ok: false,
     mode,
@@ -234,7 +234,12 @@ export async function runStress(opts: Partial<StressOptions>, io: RunIO = {}): P
     progress?.note('verifying: re-reading the whole log');
     const v = verifyLog(dir, gen, coll.expectations());
     report.verification = v;
-    if (!v.ok) failures.push(`verification failed: ${v.lost} lost, ${v.duplicates} duplicated, ${v.outOfOrder} out of order, ${v.corrupt} corrupt, ${v.phantom} never appended${v.readError ? `; ${describeError(v.readError)}` : ''}`);
+    if (!v.ok) {
+      failures.push(
+        `verification failed: ${v.lost} lost, ${v.duplicates} duplicated, ${v.outOfOrder} out of order, ${v.corrupt} corrupt, ${v.phantom} never appended, ` +
+          `${v.hashMismatches} hash mismatches, ${v.seqErrors} seq errors${v.readError ? `; ${describeError(v.readError)}` : ''}`,
+      );
+    }
     return v;
   };
 

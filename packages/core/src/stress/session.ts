@@ -139,12 +139,15 @@ export async function runSession(cfg: SessionConfig, emit: Emit, stop = new Int3
   }, cfg.statsMs);
   await runProducer(log, cfg.firstId, loadOf(0), stop, emit);
   // The producer threads stop by themselves (deadline, quota, failure). One that sends nothing (no
-  // ack point, no histogram, no 'done') for hangMs is stuck: a hang.
+  // ack point, no histogram, no 'done') for long is stuck: a hang. A producer itself reports a stuck
+  // durable() after hangMs (twice that after a failure: its probe, then its calls in flight), so
+  // this coarser watchdog waits three times as long to let that finer report arrive first.
+  const silentMs = cfg.hangMs * 3;
   let allDone = false;
   void Promise.all(threads).then(() => (allDone = true));
-  while (!allDone && Date.now() - lastWorkerMessage < cfg.hangMs) await new Promise((r) => setTimeout(r, 50));
+  while (!allDone && Date.now() - lastWorkerMessage < silentMs) await new Promise((r) => setTimeout(r, 50));
   if (!allDone) {
-    workerErrors.push(`producer threads sent nothing for ${cfg.hangMs} ms and did not finish (hang)`);
+    workerErrors.push(`producer threads sent nothing for ${silentMs} ms and did not finish (hang)`);
     Atomics.store(stop, 0, 1);
     await Promise.all(workers.map((w) => w.terminate()));
   }
