@@ -20,7 +20,7 @@ describe('stress runner, kill mode', () => {
   });
 
   it('survives torn tails over several kill / recover cycles on the same log', async () => {
-    const r = await runStress({ durationMs: 1000, killAt: 400, tear: 'tail', cycles: 3, producers: 1, shards: 2, seed: 22, size: { kind: 'uniform', min: 24, max: 2000 } });
+    const r = await runStress({ durationMs: 1000, killAt: 400, rate: 100_000, tear: 'tail', cycles: 3, producers: 1, shards: 2, seed: 22, size: { kind: 'uniform', min: 24, max: 2000 } });
     expect(r.failures).toEqual([]);
     const cycles = r.faults!.kill!;
     expect(cycles).toHaveLength(3);
