@@ -25,6 +25,7 @@ import {
   I_FULL_WAITS,
   I_HEAD,
   I_LOCK,
+  I_STALL_MS,
   I_STATE,
   I_TAIL,
   InvalidArgumentError,
@@ -342,6 +343,7 @@ export async function openLog(options: OpenOptions): Promise<Log> {
     for (let s = 0; s < shards; s++) {
       const ring = new SharedArrayBuffer(CONTROL_BYTES + o.ringBytes);
       rings.push(ring);
+      Atomics.store(new Int32Array(ring), I_STALL_MS, o.stallTimeoutMs);
       const start = o.testFaults?.ringStart;
       if (start !== undefined) {
         const ri = new Int32Array(ring);

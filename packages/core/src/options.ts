@@ -38,6 +38,12 @@ export interface OpenOptions {
    * to the log's size. The counts go into log.recovery (segmentsScanned, records).
    */
   verify?: 'tail' | 'all';
+  /**
+   * How long a claimed record may stay unpublished, or a shard's reservation lock stay held, before
+   * the log fails with ShardFailedError (ESTALLED): what a producer thread killed mid-append leaves.
+   * Both normally last microseconds. Default 30 s (above any GC pause).
+   */
+  stallTimeoutMs?: number;
   /** @internal Fault injection for tests. */
   testFaults?: TestFaults;
 }
@@ -52,11 +58,12 @@ export interface ResolvedOptions {
   format: 'framed' | 'lines';
   maxBatchBytes: number;
   skipCorrupt: boolean;
+  stallTimeoutMs: number;
   testFaults?: TestFaults;
   verify: 'tail' | 'all';
 }
 
-const KNOWN = new Set(['dir', 'shards', 'ringBytes', 'sync', 'segmentBytes', 'onFull', 'format', 'maxBatchBytes', 'skipCorrupt', 'testFaults', 'verify']);
+const KNOWN = new Set(['dir', 'shards', 'ringBytes', 'sync', 'segmentBytes', 'onFull', 'format', 'maxBatchBytes', 'skipCorrupt', 'stallTimeoutMs', 'testFaults', 'verify']);
 
 export function defaultShards(): number {
   return Math.max(1, Math.min(8, availableParallelism() - 1));
@@ -91,5 +98,6 @@ export function resolveOptions(o: OpenOptions): ResolvedOptions {
   if (o.skipCorrupt !== undefined && typeof o.skipCorrupt !== 'boolean') throw new InvalidArgumentError('option skipCorrupt must be a boolean');
   const verify = o.verify ?? 'tail';
   if (verify !== 'tail' && verify !== 'all') throw new InvalidArgumentError(`option verify must be 'tail' or 'all', got ${JSON.stringify(verify)}`);
-  return { dir: o.dir, shards, ringBytes, sync, segmentBytes, onFull, format, maxBatchBytes, skipCorrupt: o.skipCorrupt ?? false, testFaults: o.testFaults, verify };
+  const stallTimeoutMs = o.stallTimeoutMs === undefined ? 30_000 : int('stallTimeoutMs', o.stallTimeoutMs, 10, 2 ** 31 - 1);
+  return { dir: o.dir, shards, ringBytes, sync, segmentBytes, onFull, format, maxBatchBytes, skipCorrupt: o.skipCorrupt ?? false, stallTimeoutMs, testFaults: o.testFaults, verify };
 }

@@ -32,6 +32,7 @@ import {
   I_LOCK,
   I_SLEEPING,
   I_SPACE_WAITERS,
+  I_STALL_MS,
   I_STATE,
   I_SYNC_REQ,
   I_TAIL,
@@ -383,8 +384,23 @@ export class Producer {
     for (let spin = 0; spin < 200; spin++) {
       if (Atomics.compareExchange(i32, I_LOCK, 0, 1) === 0) return;
     }
-    // 2 = held, and someone waits: the holder's unlock will notify
-    while (Atomics.exchange(i32, I_LOCK, 2) !== 0) Atomics.wait(i32, I_LOCK, 2, 5);
+    // 2 = held, and someone waits: the holder's unlock will notify. The lock is held for a few
+    // instructions; held for stallTimeoutMs means its holder died (a killed thread): fail loudly.
+    const deadline = Date.now() + Atomics.load(i32, I_STALL_MS);
+    while (Atomics.exchange(i32, I_LOCK, 2) !== 0) {
+      const st = Atomics.load(this.g32, G_STATE);
+      if (st === STATE_FAILED || st === STATE_CLOSED) this.throwState();
+      if (Date.now() > deadline) {
+        Atomics.store(i32, I_FAIL_CODE, ERRNO_CODES.indexOf('ESTALLED'));
+        Atomics.store(i32, I_STATE, STATE_FAILED);
+        Atomics.store(this.g32, G_STATE, STATE_FAILED);
+        Atomics.notify(i32, I_DURABLE_EPOCH);
+        Atomics.notify(i32, I_HEAD);
+        Atomics.notify(this.g32, G_STATE);
+        throw this.failureError();
+      }
+      Atomics.wait(i32, I_LOCK, 2, 5);
+    }
   }
 
   /** The ring is full: block this thread until the writer frees room (or fail / throw). */

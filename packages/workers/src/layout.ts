@@ -34,6 +34,8 @@ export const I_SPACE_WAITERS = 36;
 export const I_FULL_WAITS = 37;
 /** Error code index (see ERRNO_CODES) when the shard failed. */
 export const I_FAIL_CODE = 38;
+/** ms a claimed record may stay unpublished, or the reservation lock stay held, before the log fails. */
+export const I_STALL_MS = 39;
 
 // ---- BigInt64 word indexes (byte offset = index * 8), written by the writer ----
 export const B_WRITTEN = 32; // byte 256: logical bytes consumed and written
@@ -99,7 +101,7 @@ export const FORMAT_FRAMED = 1;
 export const FORMAT_LINES = 2;
 
 /** Error codes the writer can publish in I_FAIL_CODE, so producers in any thread can name the cause. */
-export const ERRNO_CODES = ['UNKNOWN', 'EIO', 'ENOSPC', 'EDQUOT', 'EBADF', 'EROFS', 'EPERM', 'EACCES', 'ENOENT', 'EEXIST', 'EFBIG', 'WORKER_EXIT'] as const;
+export const ERRNO_CODES = ['UNKNOWN', 'EIO', 'ENOSPC', 'EDQUOT', 'EBADF', 'EROFS', 'EPERM', 'EACCES', 'ENOENT', 'EEXIST', 'EFBIG', 'WORKER_EXIT', 'ESTALLED'] as const;
 
 /** Byte views over one shard ring, made once per thread that holds the ring. */
 export interface RingViews {

@@ -37,6 +37,7 @@ import {
   I_LOCK,
   I_SLEEPING,
   I_SPACE_WAITERS,
+  I_STALL_MS,
   I_STATE,
   I_SYNC_REQ,
   I_TAIL,
@@ -68,6 +69,8 @@ let seenSyncReq = 0;
 let closing = false;
 let failed: SerializedError | undefined;
 let rotateRequested = false;
+let stalledAt = -1; // ring position where a claimed record was first seen unpublished
+let stalledSince = 0;
 let rotateWaiters: (() => void)[] = [];
 
 // The open segment.
@@ -471,6 +474,21 @@ async function run(): Promise<void> {
       await yieldNow();
       continue;
     }
+    if (pendingTail) {
+      // A record is claimed but not published. A producer copies for microseconds; one that died
+      // between claim and publish (a killed thread) would stall this shard forever: fail it loudly.
+      if (stalledAt !== head) {
+        stalledAt = head;
+        stalledSince = Date.now();
+      } else if (Date.now() - stalledSince > Atomics.load(i32, I_STALL_MS)) {
+        const e = new Error(
+          `a record claimed at ring position ${head >>> 0} was not published within ${Atomics.load(i32, I_STALL_MS)} ms: a producer thread died or stalled mid-append`,
+        ) as NodeJS.ErrnoException;
+        e.code = 'ESTALLED';
+        fail(e);
+        return;
+      }
+    } else stalledAt = -1;
     let timeout = pendingTail ? 1 : 1000; // a claimed record is being written: look again soon
     if (policy.kind === 'ms' && written !== durable && !syncing) timeout = Math.max(0, Math.min(timeout, policy.value - (Date.now() - syncedAt)));
     const w = Atomics.waitAsync(i32, I_SLEEPING, 1, timeout);

@@ -15,7 +15,8 @@ export interface Command {
 import { catCommand } from './cat.js';
 import { recoverCommand } from './recover.js';
 import { statsCommand } from './stats.js';
+import { stressCommand } from './stress.js';
 import { tailCommand } from './tail.js';
 import { verifyCommand } from './verify.js';
 
-export const commands: Command[] = [catCommand, verifyCommand, tailCommand, statsCommand, recoverCommand];
+export const commands: Command[] = [catCommand, verifyCommand, tailCommand, statsCommand, recoverCommand, stressCommand];
