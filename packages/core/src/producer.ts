@@ -119,6 +119,8 @@ export class Producer {
   private readonly touched: Uint8Array;
   private readonly waiters: Waiter[][];
   private readonly pumping: boolean[];
+  /** appendMany's frame sizes, reused across calls. */
+  private sizes = new Int32Array(64);
   /** Set by the owner when it learns the full cause of a failure (main thread). */
   protected failureCause: Error | undefined;
 
@@ -192,7 +194,8 @@ export class Producer {
     const shard = this.rr;
     this.rr = shard + 1 === this.shards ? 0 : shard + 1;
     // Validate everything first so a bad entry leaves the log untouched.
-    const sizes = new Int32Array(n);
+    if (this.sizes.length < n) this.sizes = new Int32Array(Math.max(n, this.sizes.length * 2));
+    const sizes = this.sizes; // reused: no allocation per call in steady state
     for (let i = 0; i < n; i++) {
       const e = entries[i];
       let payload: number;
