@@ -44,21 +44,7 @@ import {
   TYPE_UTF8,
   type SegmentRef,
 } from '@shardlog/workers';
-import type { LogEntry } from './reader.js';
-
-const decoder = new TextDecoder();
-
-class Entry implements LogEntry {
-  constructor(
-    readonly seq: number,
-    readonly shard: number,
-    readonly data: Uint8Array,
-    readonly isText: boolean,
-  ) {}
-  text(): string {
-    return decoder.decode(this.data);
-  }
-}
+import { Rec as Entry, type LogEntry } from './reader.js';
 
 const EMPTY = Buffer.alloc(0);
 

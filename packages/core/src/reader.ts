@@ -51,7 +51,8 @@ export interface ReadOptions {
 
 const decoder = new TextDecoder();
 
-class Rec implements LogEntry {
+/** The entry readers and follow() yield. */
+export class Rec implements LogEntry {
   constructor(
     readonly seq: number,
     readonly shard: number,
