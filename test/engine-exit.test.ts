@@ -16,6 +16,17 @@ describe('exit without close()', () => {
     expect(got.at(-1)!.text()).toBe('after rotate');
   });
 
+  it('with a slow writer, process.exit() still waits for every entry; flushOnExit: false does not', () => {
+    const run = (mode: string) => {
+      const dir = logDir();
+      const r = spawnSync(process.execPath, [CHILD, dir, 'exit', mode], { encoding: 'utf8', timeout: 30_000 });
+      expect(r.status).toBe(0);
+      return [...readLogSync({ dir })].length;
+    };
+    expect(run('slow')).toBe(20_000);
+    expect(run('noflush')).toBeLessThan(20_000); // the drain is what kept them
+  });
+
   for (const how of ['end', 'exit', 'throw']) {
     it(`${how}: the process ends by itself and every appended entry is in the files`, () => {
       const dir = logDir();

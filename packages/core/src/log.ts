@@ -121,16 +121,19 @@ export class Log extends Producer {
     // The process is exiting without close(): the writer threads still run during 'exit', so make
     // everything appended durable before they are stopped (best effort: a failed log stays failed).
     if (Atomics.load(this.g32, G_STATE) !== STATE_RUNNING) return;
+    let problem: string | undefined;
     try {
-      this.durableSync(this.exitSyncMs);
-    } catch {
-      /* nothing more can be done while exiting */
+      if (!this.durableSync(this.exitSyncMs)) problem = `not durable after ${this.exitSyncMs} ms`;
+    } catch (e) {
+      problem = (e as Error).message;
     }
+    // nothing more can be done while exiting, but say so: entries appended were not made durable
+    if (problem) process.stderr.write(`shardlog: at exit, the log in ${this.dir} was not flushed: ${problem}\n`);
   };
   private exitSyncMs = 10_000;
 
   /** @internal use openLog */
-  constructor(handle: ProducerHandle, dir: string, shards: ShardHandle[], recovery: ShardRecovery[], release: () => void) {
+  constructor(handle: ProducerHandle, dir: string, shards: ShardHandle[], recovery: ShardRecovery[], release: () => void, flushOnExit = true) {
     super(handle);
     this.handle = handle;
     this.dir = dir;
@@ -143,7 +146,7 @@ export class Log extends Producer {
     // Writer threads do not keep the process alive (a script that forgets close() still ends), and an
     // exiting process makes what it appended durable first. Pending durable() calls keep it alive.
     for (const s of shards) s.worker.unref();
-    process.once('exit', this.onExit);
+    if (flushOnExit) process.once('exit', this.onExit);
     for (const [i, s] of shards.entries()) {
       s.worker.on('message', (m: { type?: string; error?: SerializedError }) => {
         if (m && m.type === 'failed' && m.error) this.markFailed(i, deserializeError(m.error));
@@ -410,7 +413,7 @@ export async function openLog(options: OpenOptions): Promise<Log> {
     initSeq(g32, next);
     Atomics.store(g32, G_STATE, STATE_RUNNING);
     const handle: ProducerHandle = { rings, global, format: o.format, onFull: o.onFull, firstShard: 0 };
-    return new Log(handle, o.dir, started, recovery, release);
+    return new Log(handle, o.dir, started, recovery, release, o.flushOnExit);
   } catch (e) {
     await Promise.all(started.map((s) => s.worker.terminate()));
     release();

@@ -44,6 +44,13 @@ export interface OpenOptions {
    * Both normally last microseconds. Default 30 s (above any GC pause).
    */
   stallTimeoutMs?: number;
+  /**
+   * On process 'exit' without close() (the script ran out, process.exit(), an uncaught exception),
+   * block until everything appended in this thread is durable (at most 10 s; a failure or timeout is
+   * written to stderr). Default true. A signal that kills the process skips 'exit': see the pino
+   * destination's `signals` for a drain on SIGTERM.
+   */
+  flushOnExit?: boolean;
   /** @internal Fault injection for tests. */
   testFaults?: TestFaults;
 }
@@ -59,11 +66,12 @@ export interface ResolvedOptions {
   maxBatchBytes: number;
   skipCorrupt: boolean;
   stallTimeoutMs: number;
+  flushOnExit: boolean;
   testFaults?: TestFaults;
   verify: 'tail' | 'all';
 }
 
-const KNOWN = new Set(['dir', 'shards', 'ringBytes', 'sync', 'segmentBytes', 'onFull', 'format', 'maxBatchBytes', 'skipCorrupt', 'stallTimeoutMs', 'testFaults', 'verify']);
+const KNOWN = new Set(['dir', 'shards', 'ringBytes', 'sync', 'segmentBytes', 'onFull', 'format', 'maxBatchBytes', 'skipCorrupt', 'stallTimeoutMs', 'flushOnExit', 'testFaults', 'verify']);
 
 export function defaultShards(): number {
   return Math.max(1, Math.min(8, availableParallelism() - 1));
@@ -99,5 +107,6 @@ export function resolveOptions(o: OpenOptions): ResolvedOptions {
   const verify = o.verify ?? 'tail';
   if (verify !== 'tail' && verify !== 'all') throw new InvalidArgumentError(`option verify must be 'tail' or 'all', got ${JSON.stringify(verify)}`);
   const stallTimeoutMs = o.stallTimeoutMs === undefined ? 30_000 : int('stallTimeoutMs', o.stallTimeoutMs, 10, 2 ** 31 - 1);
-  return { dir: o.dir, shards, ringBytes, sync, segmentBytes, onFull, format, maxBatchBytes, skipCorrupt: o.skipCorrupt ?? false, stallTimeoutMs, testFaults: o.testFaults, verify };
+  if (o.flushOnExit !== undefined && typeof o.flushOnExit !== 'boolean') throw new InvalidArgumentError('option flushOnExit must be a boolean');
+  return { flushOnExit: o.flushOnExit ?? true, dir: o.dir, shards, ringBytes, sync, segmentBytes, onFull, format, maxBatchBytes, skipCorrupt: o.skipCorrupt ?? false, stallTimeoutMs, testFaults: o.testFaults, verify };
 }

@@ -27,7 +27,11 @@ export interface ShardlogDestinationOptions extends Partial<Omit<OpenOptions, 'f
   format?: 'lines' | 'framed';
   /** Close the log on end(). Default: true when the destination opened it, false for a `log` passed in. */
   closeLog?: boolean;
-  /** Drain synchronously on process 'exit' (process.exit(), uncaught exceptions). Default true. */
+  /**
+   * Drain synchronously on process 'exit' (process.exit(), uncaught exceptions): openLog's option of
+   * the same name, passed on to the log this destination opens. Default true. With `log`, that log's
+   * own setting applies.
+   */
   flushOnExit?: boolean;
   /**
    * Also drain on these signals, e.g. ['SIGTERM', 'SIGINT']. If nothing else listens for the signal,
@@ -78,7 +82,7 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
       process.nextTick(() => this.emit('ready'));
     } else {
       const format = open.format ?? 'lines';
-      const openOptions = { ...open, format } as OpenOptions;
+      const openOptions = { ...open, format, flushOnExit } as OpenOptions;
       resolveOptions(openOptions); // bad options throw here, not later as an 'error' event
       this.framed = format === 'framed';
       this.ownsLog = closeLog ?? true;
@@ -106,7 +110,9 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
         },
       );
     }
-    if (flushOnExit || signals.length > 0) registerExitFlush(this, flushOnExit, signals);
+    // The log drains itself on 'exit'; this destination only says so if lines written before the log
+    // opened are lost there, and drains on the signals asked for (a signal death skips 'exit').
+    registerExitFlush(this, true, signals);
   }
 
   /**
@@ -191,6 +197,7 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
         process.stderr.write(`shardlog destination: ${this.early.length} log lines lost at ${reason}: the log was not open yet\n`);
         return;
       }
+      if (reason === 'exit') return; // the log's own exit hook drains it (openLog's flushOnExit)
       this.flushSync();
     } catch (e) {
       if (this.broken) return; // already reported through 'error'
