@@ -26,7 +26,8 @@ import {
   CONTROL_BYTES,
   CorruptLogError,
   decodeSegmentHeader,
-  findNextValid,
+  isUnfinishedSegment,
+  tornOrCorrupt,
   G_STATE,
   HEADER_BYTES,
   I_DURABLE_EPOCH,
@@ -139,8 +140,8 @@ export class ShardCursor {
     if (reason.endsWith("not the shard's last")) return new CorruptLogError(file, offset, reason);
     const u8 = new Uint8Array(rest.buffer, rest.byteOffset, rest.length);
     const dv = new DataView(rest.buffer, rest.byteOffset, rest.length);
-    const next = findNextValid(u8, dv, 8, rest.length);
-    if (next < 0 || u8.subarray(0, next).every((b) => b === 0)) return undefined;
+    const { torn, next } = tornOrCorrupt(u8, dv, 0, rest.length);
+    if (torn) return undefined;
     return new CorruptLogError(file, offset, `${reason}, and valid records follow at offset ${offset + next}`);
   }
 
@@ -193,7 +194,7 @@ export class ShardCursor {
     }
     const head = Buffer.alloc(SEGMENT_HEADER_BYTES);
     const n = fs.readSync(fd, head, 0, SEGMENT_HEADER_BYTES, 0);
-    if (n < SEGMENT_HEADER_BYTES || head.every((b) => b === 0)) {
+    if (isUnfinishedSegment(head.subarray(0, n), n)) {
       fs.closeSync(fd); // being created by a writer in another process: not there yet
       return false;
     }

@@ -13,7 +13,8 @@ import {
   checkRecord,
   CorruptLogError,
   decodeSegmentHeader,
-  findNextValid,
+  isUnfinishedSegment,
+  tornOrCorrupt,
   HEADER_BYTES,
   InvalidArgumentError,
   listSegments,
@@ -97,7 +98,7 @@ function* readSegment(seg: SegmentRef, isLast: boolean, fromSeq: number, chunkBy
     }
     const head = Buffer.alloc(SEGMENT_HEADER_BYTES);
     fs.readSync(fd, head, 0, SEGMENT_HEADER_BYTES, 0);
-    if (isLast && head.every((b) => b === 0)) return; // created, header not yet written (recovery removes it)
+    if (isLast && isUnfinishedSegment(head, size)) return; // created, header not yet synced (recovery removes it)
     const h = decodeSegmentHeader(head, seg.file);
     if (h.shard !== seg.shard) throw new LogFormatError(seg.file, `segment belongs to shard ${h.shard}, found in shard ${seg.shard}`);
     if (h.firstSeq !== seg.firstSeq) throw new LogFormatError(seg.file, `segment header says first seq ${h.firstSeq}, its name says ${seg.firstSeq}`);
@@ -138,8 +139,7 @@ function* readSegment(seg: SegmentRef, isLast: boolean, fromSeq: number, chunkBy
           const rest = fs.readFileSync(seg.file).subarray(at);
           const ru8 = new Uint8Array(rest.buffer, rest.byteOffset, rest.length);
           const rdv = new DataView(rest.buffer, rest.byteOffset, rest.length);
-          const next = findNextValid(ru8, rdv, 8, rest.length);
-          if (next < 0 || ru8.subarray(0, next).every((b) => b === 0)) return;
+          if (tornOrCorrupt(ru8, rdv, 0, rest.length).torn) return;
           throw new CorruptLogError(seg.file, at, `${len < 0 ? REASONS[len] : 'record padding runs past the end of the file'}, and valid records follow`);
         }
         throw new CorruptLogError(seg.file, at, len < 0 ? REASONS[len] : 'record padding runs past the end of the file');

@@ -18,7 +18,8 @@ import { align8, type Format } from './layout.js';
 import {
   checkRecord,
   decodeSegmentHeader,
-  findNextValid,
+  isUnfinishedSegment,
+  tornOrCorrupt,
   fsyncDir,
   listSegments,
   readSeq,
@@ -84,9 +85,8 @@ export function recoverShard(dir: string, shard: number, format: Format, opts: R
     for (let i = 0; i < segs.length; i++) {
       const s = segs[i];
       const size = fs.statSync(s.file).size;
-      if (i === segs.length - 1 && size < SEGMENT_HEADER_BYTES) continue; // handled below
       const head = readHead(s.file);
-      if (i === segs.length - 1 && head.every((b) => b === 0)) continue; // handled below
+      if (i === segs.length - 1 && isUnfinishedSegment(head, size)) continue; // handled below
       const h = decodeSegmentHeader(head, s.file);
       if (h.shard !== shard) throw new LogFormatError(s.file, `segment belongs to shard ${h.shard}, found in shard ${shard}`);
       if (h.firstSeq !== s.firstSeq) throw new LogFormatError(s.file, `segment header says first seq ${h.firstSeq}, its name says ${s.firstSeq}`);
@@ -98,7 +98,7 @@ export function recoverShard(dir: string, shard: number, format: Format, opts: R
   while (segs.length > 0) {
     const last = segs[segs.length - 1];
     const size = fs.statSync(last.file).size;
-    const torn = format === 'framed' ? size < SEGMENT_HEADER_BYTES || readHead(last.file).every((b) => b === 0) : size === 0;
+    const torn = format === 'framed' ? isUnfinishedSegment(readHead(last.file), size) : size === 0;
     if (!torn) break;
     fs.unlinkSync(last.file);
     fsyncDir(path.dirname(last.file));
@@ -126,11 +126,6 @@ function readHead(file: string): Uint8Array {
   }
 }
 
-function isZero(u8: Uint8Array, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (u8[i] !== 0) return false;
-  return true;
-}
-
 function recoverFramedTail(seg: SegmentRef, report: ShardRecovery, opts: RecoverOptions): void {
   const buf = fs.readFileSync(seg.file);
   const u8 = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
@@ -151,8 +146,8 @@ function recoverFramedTail(seg: SegmentRef, report: ShardRecovery, opts: Recover
       continue;
     }
     const reason = len > 0 ? 'record padding runs past the end of the file' : REASONS[len];
-    const next = findNextValid(u8, dv, off + 8, size);
-    if (next < 0 || isZero(u8, off, next)) {
+    const { torn, next } = tornOrCorrupt(u8, dv, off, size);
+    if (torn) {
       cutReason = reason + (next < 0 ? '' : ' (an unflushed zero-filled hole; later records were never durable)');
       break;
     }

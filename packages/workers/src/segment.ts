@@ -152,6 +152,31 @@ export function findNextValid(u8: Uint8Array, dv: DataView, from: number, end: n
   return -1;
 }
 
+/**
+ * A shard's last segment that a crash left before its first sync: shorter than its header, or a
+ * header of zeros (never written to disk). Nothing in it was acknowledged: recovery removes it,
+ * readers and verify pass over it. `head` is the file's first (up to) 40 bytes.
+ */
+export function isUnfinishedSegment(head: Uint8Array, size: number): boolean {
+  if (size < SEGMENT_HEADER_BYTES || head.length < SEGMENT_HEADER_BYTES) return true;
+  for (let i = 0; i < SEGMENT_HEADER_BYTES; i++) if (head[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * The one rule recovery, readers, follow and verify share, for a record at `off` that is not valid:
+ * if no valid record follows it, or only zero bytes lie between it and the next one (a hole the file
+ * system allocated but an unflushed write never filled), it is a torn tail: those bytes were never
+ * durable. Otherwise valid records follow damaged bytes: corruption of synced data.
+ * `next` is the offset of the next valid record, or -1.
+ */
+export function tornOrCorrupt(u8: Uint8Array, dv: DataView, off: number, end: number): { torn: boolean; next: number } {
+  const next = findNextValid(u8, dv, off + 8, end);
+  if (next < 0) return { torn: true, next };
+  for (let i = off; i < next; i++) if (u8[i] !== 0) return { torn: false, next };
+  return { torn: true, next };
+}
+
 export function readManifest(dir: string): Manifest | undefined {
   let text: string;
   try {

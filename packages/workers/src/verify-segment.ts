@@ -14,7 +14,7 @@
 import * as fs from 'node:fs';
 import { LogFormatError } from './errors.js';
 import { align8 } from './layout.js';
-import { checkRecord, decodeSegmentHeader, findNextValid, readSeq, REASONS, SEGMENT_HEADER_BYTES } from './segment.js';
+import { checkRecord, decodeSegmentHeader, isUnfinishedSegment, readSeq, REASONS, SEGMENT_HEADER_BYTES, tornOrCorrupt } from './segment.js';
 
 export interface VerifyIssue {
   /** Byte offset in the file. */
@@ -52,11 +52,6 @@ export interface SegmentTask {
   isLast: boolean;
 }
 
-function isZero(u8: Uint8Array, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (u8[i] !== 0) return false;
-  return true;
-}
-
 export function verifySegment(task: SegmentTask): SegmentCheck {
   const { file, shard, firstSeq, isLast } = task;
   const out: SegmentCheck = { file, shard, firstSeq, bytes: 0, records: 0, minSeq: 0, maxSeq: 0, prevMaxSeq: -1, errors: [] };
@@ -72,7 +67,7 @@ export function verifySegment(task: SegmentTask): SegmentCheck {
   const u8 = new Uint8Array(buf.buffer, buf.byteOffset, size);
   const dv = new DataView(u8.buffer, u8.byteOffset, size);
   // A last segment shorter than its header, or with an all-zero header, is a crash while creating it.
-  if (isLast && (size < SEGMENT_HEADER_BYTES || isZero(u8, 0, size))) {
+  if (isLast && isUnfinishedSegment(u8, size)) {
     if (size > 0) out.torn = { offset: 0, bytes: size, reason: 'segment header was never written (a crash while creating the segment)' };
     return out;
   }
@@ -103,8 +98,8 @@ export function verifySegment(task: SegmentTask): SegmentCheck {
       continue;
     }
     const reason = len > 0 ? 'record padding runs past the end of the file' : REASONS[len];
-    const next = findNextValid(u8, dv, off + 8, size);
-    if (next < 0 || isZero(u8, off, next)) {
+    const { torn, next } = tornOrCorrupt(u8, dv, off, size);
+    if (torn) {
       if (isLast) out.torn = { offset: off, bytes: size - off, reason };
       else out.errors.push({ offset: off, reason: `${reason} (${size - off} bytes to the end of a segment that is not the shard's last)`, bytes: size - off });
       break;
