@@ -1,7 +1,7 @@
 /** The human-readable summary of a StressReport (the --json form is the report itself). */
 import { describeError } from './collector.js';
 import { fmtBytes } from './progress.js';
-import type { StressReport } from './runner.js';
+import type { StressReport } from './report-types.js';
 
 const n = (x: number) => x.toLocaleString('en-US');
 

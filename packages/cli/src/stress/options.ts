@@ -4,7 +4,7 @@
  * InvalidArgumentError naming the option, so `shardlog stress` exits 2 with a clear message.
  */
 import { InvalidArgumentError } from '@shardlog/workers';
-import type { SyncOption } from '../options.js';
+import type { SyncOption } from '@shardlog/core';
 
 /** Entry sizes in bytes (the payload, which includes the stress header). */
 export type SizeDist =

@@ -7,9 +7,8 @@ import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { InvalidArgumentError, listSegments, listShardDirs, readManifest } from '@shardlog/workers';
-import { ShardCursor } from '../follow.js';
-import { readShard, type LogEntry } from '../reader.js';
-import type { Command } from './commands.js';
+import { readShard, ShardCursor, type LogEntry } from '@shardlog/core';
+import type { Command } from '../command.js';
 
 function format(e: LogEntry, json: boolean): string {
   if (json) return JSON.stringify(e.isText ? { seq: e.seq, shard: e.shard, text: e.text() } : { seq: e.seq, shard: e.shard, base64: Buffer.from(e.data).toString('base64') });

@@ -2,7 +2,7 @@
  * The `shardlog` command line. Each command lives in its own module under cli/ and registers in
  * cli/commands.ts; this file only dispatches and prints help.
  */
-import { commands } from './cli/commands.js';
+import { commands } from './commands.js';
 
 const VERSION = '0.1.0';
 

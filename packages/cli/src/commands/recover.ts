@@ -1,8 +1,8 @@
 /** `shardlog recover DIR`: open the log (which recovers it), print the recovery report, close. */
 import { parseArgs } from 'node:util';
 import { InvalidArgumentError, readManifest, type ShardRecovery } from '@shardlog/workers';
-import { openLog } from '../log.js';
-import type { Command } from './commands.js';
+import { openLog } from '@shardlog/core';
+import type { Command } from '../command.js';
 
 export function describeRecovery(r: ShardRecovery): string[] {
   const out = [`shard ${r.shard}: ${r.segments} segments, ${r.segmentsScanned} scanned, ${r.records} records, last seq ${r.lastSeq}`];

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { decodeSegmentHeader, InvalidArgumentError, listSegments, listShardDirs, LOCK_FILE, readManifest, verifySegment, type Format } from '@shardlog/workers';
-import type { Command } from './commands.js';
+import type { Command } from '../command.js';
 
 export interface ShardFileStats {
   shard: number;

@@ -12,7 +12,7 @@
  */
 import { crc32cUpdate } from '@shardlog/workers';
 import * as hdr from 'hdr-histogram-js';
-import type { Producer } from '../producer.js';
+import type { Producer } from '@shardlog/core';
 import { errorInfo, type AckPoint, type ErrorInfo, type LoadMessage } from './messages.js';
 import type { SizeDist } from './options.js';
 import { Payloads } from './payload.js';

@@ -1,8 +1,8 @@
 /** `shardlog verify DIR`: check every record's CRC with a thread pool; exit 1 on corruption. */
 import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '@shardlog/workers';
-import { verifyLog } from '../verify.js';
-import type { Command } from './commands.js';
+import { verifyLog } from '@shardlog/core';
+import type { Command } from '../command.js';
 
 export const verifyCommand: Command = {
   name: 'verify',

@@ -7,8 +7,7 @@
  */
 import * as fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { openLog, type Log, type LogStats } from '../log.js';
-import type { SyncOption } from '../options.js';
+import { openLog, type Log, type LogStats, type SyncOption } from '@shardlog/core';
 import type { TestFaults } from '@shardlog/workers';
 import { runProducer, type LoadConfig } from './load.js';
 import { errorInfo, type ErrorInfo, type LoadMessage, type RecoverySummary, type StatsSample } from './messages.js';

@@ -3,7 +3,7 @@
  * runs the load loop, and posts its messages (ack points, latency histogram, done) to the session.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { attachProducer, type ProducerHandle } from '../producer.js';
+import { attachProducer, type ProducerHandle } from '@shardlog/core';
 import { runProducer, type LoadConfig } from './load.js';
 
 interface ProducerWorkerData {

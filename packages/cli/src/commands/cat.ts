@@ -1,7 +1,7 @@
 /** `shardlog cat DIR`: print a framed log's entries in sequence order. */
 import { parseArgs } from 'node:util';
-import { readLog } from '../reader.js';
-import type { Command } from './commands.js';
+import { readLog } from '@shardlog/core';
+import type { Command } from '../command.js';
 
 export const catCommand: Command = {
   name: 'cat',

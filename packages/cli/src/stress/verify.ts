@@ -10,7 +10,7 @@
  * After a clean close nothing may be missing at all (`exact`). Sequence numbers must rise strictly.
  */
 import { crc32cUpdate } from '@shardlog/workers';
-import { readLogSync } from '../reader.js';
+import { readLogSync } from '@shardlog/core';
 import { errorInfo, type AckPoint, type ErrorInfo } from './messages.js';
 import type { Payloads } from './payload.js';
 
