@@ -6,11 +6,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { expectedFor } from '../packages/bench/dist/entries.js';
-import { runInChild } from '../packages/bench/dist/runner.js';
-import { aggregateE2E } from '../packages/bench/dist/stats.js';
-import type { E2EResult, E2ESpec } from '../packages/bench/dist/types.js';
-import { verifyLines, verifyShardlog } from '../packages/bench/dist/verify.js';
+import { expectedFor } from '@shardlog/bench/internal/entries';
+import { runInChild } from '@shardlog/bench/internal/runner';
+import { aggregateE2E } from '@shardlog/bench/internal/stats';
+import type { E2EResult, E2ESpec } from '@shardlog/bench/internal/types';
+import { verifyLines, verifyShardlog } from '@shardlog/bench/internal/verify';
 import { tmpDir } from './helpers.js';
 
 const N = 3000;

@@ -9,10 +9,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openLog, verifyLog } from '@shardlog/core';
-import { logDir } from './helpers.js';
-import { payload, readAll, waitForLines } from './fixtures/files-util.js';
+import { fixture, logDir, payload, readAll, waitForLines } from './helpers.js';
 
-const WRITER = path.join(import.meta.dirname, 'fixtures', 'crash-writer.mjs');
+const WRITER = fixture('crash-writer.mjs');
 const ROUNDS = 8;
 const ID_BASE = 1_000_000;
 

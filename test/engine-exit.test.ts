@@ -2,9 +2,9 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { readLogSync } from '@shardlog/core';
-import { logDir } from './helpers.js';
+import { fixture, logDir } from './helpers.js';
 
-const CHILD = new URL('./fixtures/exit-without-close.mjs', import.meta.url).pathname;
+const CHILD = fixture('exit-without-close.mjs');
 
 describe('exit without close()', () => {
   it('a script that awaits rotate() and ends runs to its end', () => {

@@ -3,9 +3,9 @@ import * as fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { openLog, readLogSync } from '@shardlog/core';
-import { logDir, segmentFiles } from './helpers.js';
+import { fixture, logDir, segmentFiles } from './helpers.js';
 
-const PRODUCER = new URL('./fixtures/producer-thread.mjs', import.meta.url);
+const PRODUCER = fixture('producer-thread.mjs');
 
 describe('multi-producer', () => {
   it('the main thread and two worker threads append into the same rings: every entry exactly once, per-producer order kept', async () => {
@@ -57,7 +57,7 @@ describe('durability', () => {
   it('a worker thread whose only pending work is durable() stays alive until it resolves', async () => {
     const dir = logDir();
     const log = await openLog({ dir, shards: 1, sync: { everyMs: 300 } });
-    const w = new Worker(new URL('./fixtures/durable-only-thread.mjs', import.meta.url), { workerData: { handle: log.producerHandle() } });
+    const w = new Worker(fixture('durable-only-thread.mjs'), { workerData: { handle: log.producerHandle() } });
     const outcome = await new Promise((res) => {
       w.once('message', (m) => res(m));
       w.once('exit', (code) => res({ exited: code }));

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { openLog, readLogSync, RingFullError } from '@shardlog/core';
 import { G_SEQ_HALVES, G_SEQ_LO, GLOBAL_BYTES } from '@shardlog/workers';
-import { initSeq, peekSeq, takeSeq } from '../packages/core/dist/sequence.js';
+import { initSeq, peekSeq, takeSeq } from '@shardlog/core/internal/sequence';
 import { logDir } from './helpers.js';
 
 describe('sequence counter (Int32 words, 53 bits)', () => {

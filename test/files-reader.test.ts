@@ -6,8 +6,7 @@ import * as fs from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CorruptLogError, InvalidArgumentError, openLog, readLog, readShard } from '@shardlog/core';
-import { logDir, segmentFiles } from './helpers.js';
-import { flipByte, readAll, records } from './fixtures/files-util.js';
+import { flipByte, logDir, readAll, records, segmentFiles } from './helpers.js';
 
 /** A 3-shard log with entries of varied sizes over many segments; returns seq -> text. */
 async function build(): Promise<{ dir: string; want: Map<number, string> }> {

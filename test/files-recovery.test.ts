@@ -7,8 +7,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CorruptLogError, LogFormatError, openLog, readLogSync, verifyLog } from '@shardlog/core';
 import { crc32c, encodeSegmentHeader, maskCrc, recoverShard, SEGMENT_HEADER_BYTES } from '@shardlog/workers';
-import { logDir, segmentFiles, tmpDir } from './helpers.js';
-import { copyDir, flipByte, readAll, records, writeLog } from './fixtures/files-util.js';
+import { copyDir, flipByte, logDir, readAll, records, segmentFiles, tmpDir, writeLog } from './helpers.js';
 
 /** A one-shard log of 430 entries over several segments, the last holding 30. */
 async function base(): Promise<{ dir: string; expected: { seq: number; text: string }[] }> {

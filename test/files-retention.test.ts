@@ -7,8 +7,7 @@ import * as path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, LogClosedError, openLog, verifyLog } from '@shardlog/core';
-import { logDir, segmentFiles } from './helpers.js';
-import { readAll, records } from './fixtures/files-util.js';
+import { logDir, readAll, records, segmentFiles } from './helpers.js';
 
 const firstSeqOf = (f: string) => Number(path.basename(f, '.wal'));
 

@@ -9,8 +9,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LogLockedError, openLog, verifyLog } from '@shardlog/core';
 import { crc32c, maskCrc } from '@shardlog/workers';
-import { logDir, segmentFiles } from './helpers.js';
-import { readAll, records, waitForLines } from './fixtures/files-util.js';
+import { fixture, logDir, readAll, records, segmentFiles, waitForLines } from './helpers.js';
 
 describe('segment files', () => {
   it('are named <shard>/<first seq, 20 digits>.wal and start with the documented header', async () => {
@@ -99,7 +98,7 @@ describe('lock file', () => {
     const log = await openLog({ dir, shards: 1 });
     await expect(openLog({ dir, shards: 1 })).rejects.toMatchObject({ code: 'ERR_SHARDLOG_LOCKED', pid: process.pid });
     await log.close();
-    const child = spawn(process.execPath, [path.join(import.meta.dirname, 'fixtures', 'lock-holder.mjs'), dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [fixture('lock-holder.mjs'), dir], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       await waitForLines(child, (l) => l.some((x) => x.startsWith('open')));
       const e = await openLog({ dir }).then(

@@ -6,8 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, openLog, verifyLog } from '@shardlog/core';
-import { logDir, segmentFiles } from './helpers.js';
-import { CLI, flipByte, readAll, records, runCli, waitForLines, writeLog } from './fixtures/files-util.js';
+import { CLI, flipByte, logDir, readAll, records, runCli, segmentFiles, waitForLines, writeLog } from './helpers.js';
 
 describe('verifyLog', () => {
   it('counts every segment, record and byte of a sound log, the same with a pool or without', async () => {

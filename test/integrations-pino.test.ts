@@ -8,8 +8,7 @@ import * as fs from 'node:fs';
 import { openLog, readLogSync, shardlogDestination, ShardlogDestination } from '@shardlog/core';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { logDir, segmentFiles } from './helpers.js';
-import { runModule, type ChildResult } from './integrations-support.js';
+import { logDir, runModule, segmentFiles, type ChildResult } from './helpers.js';
 
 /** Every line of every segment of a lines-format log, parsed. */
 function linesOf(dir: string, shards: number): Record<string, unknown>[] {

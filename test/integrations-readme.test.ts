@@ -4,17 +4,14 @@
  * '@shardlog/core', 'pino', 'prom-client' and './examples' resolve to this repository) and run
  * with node. It must exit 0, and print each `// prints: TEXT` its comments promise.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT } from './helpers.js';
-import { runModule } from './integrations-support.js';
+import { readme, runModule } from './helpers.js';
 
 function integrationExamples(): { title: string; code: string }[] {
-  const readme = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
-  const start = readme.indexOf('<!-- section: integrations -->');
+  const doc = readme();
+  const start = doc.indexOf('<!-- section: integrations -->');
   expect(start).toBeGreaterThanOrEqual(0);
-  const rest = readme.slice(start + 1);
+  const rest = doc.slice(start + 1);
   const end = rest.search(/^(## |<!-- section: )/m);
   const section = end < 0 ? rest : rest.slice(0, end);
   const out: { title: string; code: string }[] = [];

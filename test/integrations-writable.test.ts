@@ -8,11 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { createLogWritable, openLog, readLogSync } from '@shardlog/core';
 import { describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
-import { logDir, segmentFiles } from './helpers.js';
-
-function texts(dir: string): string[] {
-  return [...readLogSync({ dir })].map((e) => e.text());
-}
+import { logDir, segmentFiles, texts } from './helpers.js';
 
 describe('createLogWritable', () => {
   it('object mode: each chunk is one entry; objects are JSON; strings and bytes go in as they are', async () => {

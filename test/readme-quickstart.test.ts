@@ -1,16 +1,13 @@
 /** The README's quick-start example runs exactly as written (in a fresh directory) and prints what it says. */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT } from './helpers.js';
-import { runModule } from './integrations-support.js';
+import { readme, runModule } from './helpers.js';
 
 describe('README quick start', () => {
   it('runs as written', async () => {
-    const readme = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
-    const at = readme.indexOf('<!-- section: quick-start -->');
+    const doc = readme();
+    const at = doc.indexOf('<!-- section: quick-start -->');
     expect(at).toBeGreaterThanOrEqual(0);
-    const m = /^```js\n([\s\S]*?)^```$/m.exec(readme.slice(at));
+    const m = /^```js\n([\s\S]*?)^```$/m.exec(doc.slice(at));
     expect(m).not.toBeNull();
     const code = m![1];
     const r = await runModule(code);

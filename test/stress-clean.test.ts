@@ -7,11 +7,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseStressArgs } from '../packages/core/dist/cli/stress.js';
-import { runStress } from '../packages/core/dist/stress/runner.js';
-import { REPO_ROOT, tmpDir } from './helpers.js';
-
-const CLI = path.join(REPO_ROOT, 'packages/core/dist/cli.js');
+import { parseStressArgs, runStress } from '@shardlog/cli/stress';
+import { CLI, tmpDir } from './helpers.js';
 
 describe('stress runner, clean runs', () => {
   it('proves every entry of 3 producers over 2 shards is there, in order, byte for byte', async () => {

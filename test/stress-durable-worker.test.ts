@@ -7,13 +7,13 @@
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { openLog, readLogSync } from '@shardlog/core';
-import { logDir } from './helpers.js';
+import { fixture, logDir } from './helpers.js';
 
 describe('durable() in a producer thread', () => {
   it('keeps the thread alive until the entries are durable', async () => {
     const dir = logDir();
     const log = await openLog({ dir, shards: 2 });
-    const worker = new Worker(new URL('./fixtures/stress-durable-worker.mjs', import.meta.url), {
+    const worker = new Worker(fixture('stress-durable-worker.mjs'), {
       workerData: { handle: log.producerHandle(), entries: 1000 },
     });
     const messages: unknown[] = [];

@@ -5,8 +5,8 @@
  * must be there and the log must take appends again.
  */
 import { describe, expect, it } from 'vitest';
-import { runStress } from '../packages/core/dist/stress/runner.js';
-import { mountSmallFs } from '../packages/core/dist/stress/small-fs.js';
+import { runStress } from '@shardlog/cli/stress';
+import { mountSmallFs } from '@shardlog/cli/internal/stress/small-fs';
 
 describe('stress runner, loud failures', () => {
   it('a dying writer thread fails the log loudly, then the log recovers', async () => {

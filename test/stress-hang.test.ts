@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ShardFailedError } from '@shardlog/core';
-import { runProducer, type LoadConfig } from '../packages/core/dist/stress/load.js';
+import { runProducer, type LoadConfig } from '@shardlog/cli/internal/stress/load';
 
 const cfg = (over: Partial<LoadConfig> = {}): LoadConfig => ({
   seed: 5,

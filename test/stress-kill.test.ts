@@ -4,7 +4,7 @@
  * (durable() resolved) before the kill is there. With --tear, a last segment is damaged first.
  */
 import { describe, expect, it } from 'vitest';
-import { runStress } from '../packages/core/dist/stress/runner.js';
+import { runStress } from '@shardlog/cli/stress';
 
 describe('stress runner, kill mode', () => {
   it('loses nothing acknowledged when the writer process is SIGKILLed', async () => {

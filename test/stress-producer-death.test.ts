@@ -14,7 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { openLog } from '@shardlog/core';
 import { I_LOCK, I_TAIL } from '@shardlog/workers';
-import { logDir } from './helpers.js';
+import { fixture, logDir } from './helpers.js';
 
 const WAIT_MS = 2500;
 const timeout = (ms: number) => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms));
@@ -42,7 +42,7 @@ describe('a producer that dies mid-append fails the log loudly (stallTimeoutMs)'
     const handle = log.producerHandle();
     Atomics.store(new Int32Array(handle.rings[0]), I_LOCK, 1); // held by a thread that no longer exists
     // append in a thread of its own: on this one it would block the test forever
-    const w = new Worker(new URL('./fixtures/stress-append-once.mjs', import.meta.url), { workerData: { handle } });
+    const w = new Worker(fixture('stress-append-once.mjs'), { workerData: { handle } });
     try {
       const outcome = await Promise.race([new Promise<{ ok: boolean; code?: string }>((r) => w.once('message', r)), timeout(WAIT_MS)]);
       expect(outcome).toMatchObject({ ok: false, code: 'ERR_SHARDLOG_SHARD_FAILED' });

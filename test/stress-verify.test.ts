@@ -7,8 +7,8 @@ import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { openLog } from '@shardlog/core';
 import { crc32cUpdate } from '@shardlog/workers';
-import { Payloads } from '../packages/core/dist/stress/payload.js';
-import { verifyLog, type ProducerExpectation } from '../packages/core/dist/stress/verify.js';
+import { Payloads } from '@shardlog/cli/internal/stress/payload';
+import { verifyLog, type ProducerExpectation } from '@shardlog/cli/internal/stress/verify';
 import { logDir, segmentFiles } from './helpers.js';
 
 const SEED = 1234;
