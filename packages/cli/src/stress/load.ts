@@ -56,147 +56,192 @@ function settleWithin<T>(p: Promise<T>, ms: number): Promise<boolean> {
  * Run producer `id`'s load on `p` until the deadline, the quota, a stop request (stop[0] != 0) or a
  * failure. Posts ack / hist messages while it runs and one 'done' at the end (also returned).
  */
-export async function runProducer(p: Producer, id: number, cfg: LoadConfig, stop: Int32Array, post: (m: LoadMessage) => void): Promise<Extract<LoadMessage, { type: 'done' }>> {
-  const gen = new Payloads({ seed: cfg.seed, kind: cfg.kind, size: cfg.size });
-  const rng = new Rng(cfg.seed + id * 7919 + 1);
-  const hist = newHistogram();
-  const binary = cfg.kind === 'binary';
-  let appended = 0;
-  let appendedMax = 0;
-  let hash = 0;
-  let lastSeq = 0;
-  let ack: AckPoint = { count: 0, hash: 0, lastSeq: 0 };
-  let ackPosted = -1;
-  let appendError: ErrorInfo | undefined;
-  let durableError: ErrorInfo | undefined;
-  const inflight: Promise<void>[] = [];
-  let unsettled = 0;
-  let lastAckCall = 0;
-  let lastAckPost = 0;
-  let lastHistPost = Date.now();
-  const t0 = Date.now();
-  const batch: (string | Uint8Array)[] = [];
+export function runProducer(p: Producer, id: number, cfg: LoadConfig, stop: Int32Array, post: (m: LoadMessage) => void): Promise<Done> {
+  return new ProducerLoad(p, id, cfg, stop, post).run();
+}
 
-  const postAck = (force: boolean) => {
-    const now = Date.now();
-    if (ack.count === ackPosted || (!force && now - lastAckPost < ACK_POST_MS)) return;
-    lastAckPost = now;
-    ackPosted = ack.count;
-    post({ type: 'ack', producer: id, ack, appended });
-  };
-  const postHist = () => {
-    lastHistPost = Date.now();
-    post({ type: 'hist', producer: id, hist: hdr.encodeIntoCompressedBase64(hist) });
-  };
-  const callDurable = () => {
-    const snap: AckPoint = { count: appended, hash, lastSeq };
-    const t = performance.now();
-    unsettled++;
-    inflight.push(
-      // no argument: "everything this producer appended so far", the whole prefix the ack point claims
-      p.durable().then(
-        () => {
-          unsettled--;
-          hist.recordValue(Math.max(1, Math.round((performance.now() - t) * 1000)));
-          if (snap.count > ack.count) ack = snap;
-        },
-        (e: unknown) => {
-          unsettled--;
-          durableError ??= errorInfo(e);
-        },
-      ),
-    );
-  };
+type Done = Extract<LoadMessage, { type: 'done' }>;
 
-  while (appended < cfg.quota && Date.now() < cfg.deadline && Atomics.load(stop, 0) === 0) {
-    let cap = cfg.quota - appended;
-    if (cfg.rate > 0) {
-      const allowed = Math.floor(((Date.now() - t0) / 1000) * cfg.rate) + 1;
-      if (appended >= allowed) {
-        postAck(false);
-        await sleep(Math.max(1, Math.ceil(((appended + 1 - allowed) / cfg.rate) * 1000)));
-        continue;
+/** One producer's running digest and the load loop over it (see the module comment). */
+class ProducerLoad {
+  private readonly gen: Payloads;
+  private readonly rng: Rng;
+  private readonly hist = newHistogram();
+  private readonly binary: boolean;
+  private appended = 0;
+  private appendedMax = 0;
+  private hash = 0;
+  private lastSeq = 0;
+  private ack: AckPoint = { count: 0, hash: 0, lastSeq: 0 };
+  private ackPosted = -1;
+  private appendError: ErrorInfo | undefined;
+  private durableError: ErrorInfo | undefined;
+  private readonly inflight: Promise<void>[] = [];
+  private unsettled = 0;
+  private lastAckCall = 0;
+  private lastAckPost = 0;
+  private lastHistPost = Date.now();
+  private readonly t0 = Date.now();
+  private readonly batch: (string | Uint8Array)[] = [];
+
+  constructor(
+    private readonly p: Producer,
+    private readonly id: number,
+    private readonly cfg: LoadConfig,
+    private readonly stop: Int32Array,
+    private readonly post: (m: LoadMessage) => void,
+  ) {
+    this.gen = new Payloads({ seed: cfg.seed, kind: cfg.kind, size: cfg.size });
+    this.rng = new Rng(cfg.seed + id * 7919 + 1);
+    this.binary = cfg.kind === 'binary';
+  }
+
+  async run(): Promise<Done> {
+    const cfg = this.cfg;
+    while (this.appended < cfg.quota && Date.now() < cfg.deadline && Atomics.load(this.stop, 0) === 0) {
+      let cap = cfg.quota - this.appended;
+      if (cfg.rate > 0) {
+        const allowed = Math.floor(((Date.now() - this.t0) / 1000) * cfg.rate) + 1;
+        if (this.appended >= allowed) {
+          this.postAck(false);
+          await sleep(Math.max(1, Math.ceil(((this.appended + 1 - allowed) / cfg.rate) * 1000)));
+          continue;
+        }
+        cap = Math.min(cap, allowed - this.appended);
       }
-      cap = Math.min(cap, allowed - appended);
+      const n = this.burst(cap);
+      if (n > 0 && (cfg.ackMs === 0 || Date.now() - this.lastAckCall >= cfg.ackMs)) {
+        this.lastAckCall = Date.now();
+        this.callDurable();
+      }
+      if (this.appendError) break;
+      if (this.inflight.length >= MAX_IN_FLIGHT) {
+        const oldest = this.inflight.shift()!;
+        if (!(await settleWithin(oldest, cfg.hangMs))) break; // durable() stuck: reported as a hang below
+      }
+      this.postAck(false);
+      if (Date.now() - this.lastHistPost >= HIST_POST_MS) this.postHist();
+      await immediate();
     }
+    return this.finish();
+  }
+
+  /** Append up to `cap` entries for about BURST_MS; how many went in. An append error ends the burst. */
+  private burst(cap: number): number {
     const burstEnd = performance.now() + BURST_MS;
     let n = 0;
     try {
       while (n < cap) {
-        const many = cfg.api === 'many' || (cfg.api === 'mixed' && (rng.next() & 7) === 0);
-        if (many) {
-          const k = Math.min(1 + (rng.next() % MAX_MANY), cap - n);
-          batch.length = 0;
-          for (let j = 0; j < k; j++) batch.push(binary ? Uint8Array.prototype.slice.call(gen.binary(id, appended + j)) : gen.string(id, appended + j));
-          appendedMax = appended + k; // if appendMany throws midway, some of these may be in the log
-          const last = p.appendMany(batch);
-          for (let j = 0; j < k; j++) {
-            const e = batch[j];
-            const bytes = typeof e === 'string' ? gen.encode(e) : e;
-            hash = crc32cUpdate(hash, bytes, 0, bytes.length);
-          }
-          lastSeq = last;
-          appended += k;
-          n += k;
-        } else {
-          let seq: number;
-          let bytes: Uint8Array;
-          appendedMax = appended + 1;
-          if (binary) {
-            bytes = gen.binary(id, appended);
-            seq = p.append(bytes);
-          } else {
-            const s = gen.string(id, appended);
-            seq = p.append(s);
-            bytes = gen.encode(s);
-          }
-          hash = crc32cUpdate(hash, bytes, 0, bytes.length);
-          lastSeq = seq;
-          appended++;
-          n++;
-        }
+        const many = this.cfg.api === 'many' || (this.cfg.api === 'mixed' && (this.rng.next() & 7) === 0);
+        n += many ? this.appendMany(cap - n) : this.appendOne();
         if ((n & 15) === 0 && performance.now() >= burstEnd) break;
       }
     } catch (e) {
-      appendError = errorInfo(e);
+      this.appendError = errorInfo(e);
     }
-    appendedMax = Math.max(appendedMax, appended);
-    if (n > 0 && (cfg.ackMs === 0 || Date.now() - lastAckCall >= cfg.ackMs)) {
-      lastAckCall = Date.now();
-      callDurable();
-    }
-    if (appendError) break;
-    if (inflight.length >= MAX_IN_FLIGHT) {
-      const oldest = inflight.shift()!;
-      if (!(await settleWithin(oldest, cfg.hangMs))) break; // durable() stuck: reported as a hang below
-    }
-    postAck(false);
-    if (Date.now() - lastHistPost >= HIST_POST_MS) postHist();
-    await immediate();
+    this.appendedMax = Math.max(this.appendedMax, this.appended);
+    return n;
   }
 
-  if (!appendError && appended > 0 && cfg.ackMs > 0) callDurable(); // the tail since the last ack
-  let probe: 'rejected' | 'resolved' | 'hung' | undefined;
-  let probeError: ErrorInfo | undefined;
-  if (appendError) {
-    // The log failed under us: one more durable() must reject promptly.
+  /** One appendMany() of up to MAX_MANY entries (at most `room`); how many it appended. */
+  private appendMany(room: number): number {
+    const { gen, batch, id } = this;
+    const k = Math.min(1 + (this.rng.next() % MAX_MANY), room);
+    batch.length = 0;
+    for (let j = 0; j < k; j++) batch.push(this.binary ? Uint8Array.prototype.slice.call(gen.binary(id, this.appended + j)) : gen.string(id, this.appended + j));
+    this.appendedMax = this.appended + k; // if appendMany throws midway, some of these may be in the log
+    const last = this.p.appendMany(batch);
+    for (let j = 0; j < k; j++) {
+      const e = batch[j];
+      const bytes = typeof e === 'string' ? gen.encode(e) : e;
+      this.hash = crc32cUpdate(this.hash, bytes, 0, bytes.length);
+    }
+    this.lastSeq = last;
+    this.appended += k;
+    return k;
+  }
+
+  /** One append(); 1. */
+  private appendOne(): number {
+    const { gen, id } = this;
+    let seq: number;
+    let bytes: Uint8Array;
+    this.appendedMax = this.appended + 1;
+    if (this.binary) {
+      bytes = gen.binary(id, this.appended);
+      seq = this.p.append(bytes);
+    } else {
+      const s = gen.string(id, this.appended);
+      seq = this.p.append(s);
+      bytes = gen.encode(s);
+    }
+    this.hash = crc32cUpdate(this.hash, bytes, 0, bytes.length);
+    this.lastSeq = seq;
+    this.appended++;
+    return 1;
+  }
+
+  private postAck(force: boolean): void {
+    const now = Date.now();
+    if (this.ack.count === this.ackPosted || (!force && now - this.lastAckPost < ACK_POST_MS)) return;
+    this.lastAckPost = now;
+    this.ackPosted = this.ack.count;
+    this.post({ type: 'ack', producer: this.id, ack: this.ack, appended: this.appended });
+  }
+
+  private postHist(): void {
+    this.lastHistPost = Date.now();
+    this.post({ type: 'hist', producer: this.id, hist: hdr.encodeIntoCompressedBase64(this.hist) });
+  }
+
+  /** durable() for everything appended so far; when it resolves, that prefix is the new ack point. */
+  private callDurable(): void {
+    const snap: AckPoint = { count: this.appended, hash: this.hash, lastSeq: this.lastSeq };
+    const t = performance.now();
+    this.unsettled++;
+    this.inflight.push(
+      // no argument: "everything this producer appended so far", the whole prefix the ack point claims
+      this.p.durable().then(
+        () => {
+          this.unsettled--;
+          this.hist.recordValue(Math.max(1, Math.round((performance.now() - t) * 1000)));
+          if (snap.count > this.ack.count) this.ack = snap;
+        },
+        (e: unknown) => {
+          this.unsettled--;
+          this.durableError ??= errorInfo(e);
+        },
+      ),
+    );
+  }
+
+  /** The log failed under us: one more durable() must reject promptly. */
+  private async probeAfterFailure(): Promise<{ probe: 'rejected' | 'resolved' | 'hung'; probeError?: ErrorInfo }> {
     let outcome: 'rejected' | 'resolved' | undefined;
+    let probeError: ErrorInfo | undefined;
     const settled = await settleWithin(
-      p.durable().then(
+      this.p.durable().then(
         () => void (outcome = 'resolved'),
         (e: unknown) => {
           outcome = 'rejected';
           probeError = errorInfo(e);
         },
       ),
-      cfg.hangMs,
+      this.cfg.hangMs,
     );
-    probe = settled ? outcome : 'hung';
+    return { probe: settled ? outcome! : 'hung', probeError };
   }
-  await settleWithin(Promise.all(inflight), cfg.hangMs);
-  postAck(true);
-  postHist();
-  const done: Extract<LoadMessage, { type: 'done' }> = { type: 'done', producer: id, appended, appendedMax, ack, appendError, durableError, probe, probeError, hung: unsettled };
-  post(done);
-  return done;
+
+  /** The tail's durable(), the failure probe, the wait for outstanding durable() calls, then 'done'. */
+  private async finish(): Promise<Done> {
+    if (!this.appendError && this.appended > 0 && this.cfg.ackMs > 0) this.callDurable(); // the tail since the last ack
+    const { probe, probeError } = this.appendError ? await this.probeAfterFailure() : { probe: undefined, probeError: undefined };
+    await settleWithin(Promise.all(this.inflight), this.cfg.hangMs);
+    this.postAck(true);
+    this.postHist();
+    const { id, appended, appendedMax, ack, appendError, durableError } = this;
+    const done: Done = { type: 'done', producer: id, appended, appendedMax, ack, appendError, durableError, probe, probeError, hung: this.unsettled };
+    this.post(done);
+    return done;
+  }
 }
