@@ -7,6 +7,34 @@ import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '@shardlog/workers';
 import { DEFAULTS, parseBytes, parseDuration, parseInt10, parseRate, parseSize, parseSync, validate, type StressOptions } from './options.js';
 
+/** Every option of `shardlog stress` (parseArgs config). */
+const OPTIONS = {
+  duration: { type: 'string' },
+  entries: { type: 'string' },
+  shards: { type: 'string' },
+  producers: { type: 'string' },
+  size: { type: 'string' },
+  kind: { type: 'string' },
+  sync: { type: 'string' },
+  rate: { type: 'string' },
+  api: { type: 'string' },
+  'ack-ms': { type: 'string' },
+  ring: { type: 'string' },
+  'segment-bytes': { type: 'string' },
+  seed: { type: 'string' },
+  dir: { type: 'string' },
+  keep: { type: 'boolean' },
+  'kill-at': { type: 'string' },
+  cycles: { type: 'string' },
+  tear: { type: 'string' },
+  'full-disk': { type: 'boolean' },
+  'disk-size': { type: 'string' },
+  'writer-exit': { type: 'string' },
+  'hang-timeout': { type: 'string' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean' },
+} as const;
+
 /** `--kill-at` and `--tear` may be given without a value. */
 function withDefaults(args: string[]): string[] {
   const out: string[] = [];
@@ -24,32 +52,7 @@ export function parseStressArgs(args: string[]): { opts: StressOptions; json: bo
   const { values: v } = parseArgs({
     args: withDefaults(args),
     allowPositionals: false,
-    options: {
-      duration: { type: 'string' },
-      entries: { type: 'string' },
-      shards: { type: 'string' },
-      producers: { type: 'string' },
-      size: { type: 'string' },
-      kind: { type: 'string' },
-      sync: { type: 'string' },
-      rate: { type: 'string' },
-      api: { type: 'string' },
-      'ack-ms': { type: 'string' },
-      ring: { type: 'string' },
-      'segment-bytes': { type: 'string' },
-      seed: { type: 'string' },
-      dir: { type: 'string' },
-      keep: { type: 'boolean' },
-      'kill-at': { type: 'string' },
-      cycles: { type: 'string' },
-      tear: { type: 'string' },
-      'full-disk': { type: 'boolean' },
-      'disk-size': { type: 'string' },
-      'writer-exit': { type: 'string' },
-      'hang-timeout': { type: 'string' },
-      json: { type: 'boolean' },
-      quiet: { type: 'boolean' },
-    },
+    options: OPTIONS,
   });
   const o: StressOptions = { ...DEFAULTS, seed: randomInt(2 ** 47) };
   if (v.duration !== undefined) o.durationMs = parseDuration('--duration', v.duration);

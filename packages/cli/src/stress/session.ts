@@ -82,11 +82,30 @@ export async function runSession(cfg: SessionConfig, emit: Emit, stop = new Int3
     testFaults: cfg.testFaults,
   });
   emit({ type: 'ready', pid: process.pid, maxEntryBytes: log.maxEntryBytes, recovery: summarizeRecovery(log) });
-  const nProducers = cfg.producers + 1;
   const t0 = Date.now();
+  const loadOf = loadConfigs(cfg, t0);
+  const threads = startProducerThreads(log, cfg, loadOf, stop, emit);
+  const statsTimer = startStatsTimer(log, cfg, t0, stop, emit);
+  await runProducer(log, cfg.firstId, loadOf(0), stop, emit);
+  await threads.settle(cfg.hangMs, stop);
+  clearInterval(statsTimer);
+  const elapsedMs = Date.now() - t0;
+  const failure: ErrorInfo | undefined = log.failure ? errorInfo(log.failure) : undefined;
+  let closeError: ErrorInfo | undefined;
+  try {
+    await log.close();
+  } catch (e) {
+    closeError = errorInfo(e);
+  }
+  emit({ type: 'session-end', elapsedMs, failure, closeError, stats: sample(log.stats()), workerErrors: threads.errors });
+}
+
+/** The load of producer i (0: the main thread): its share of the rate and of the entries. */
+function loadConfigs(cfg: SessionConfig, t0: number): (i: number) => LoadConfig {
+  const nProducers = cfg.producers + 1;
   const deadline = cfg.durationMs === undefined ? Infinity : t0 + cfg.durationMs;
   const quotaOf = (i: number) => (cfg.entries === undefined ? Infinity : Math.floor(cfg.entries / nProducers) + (i < cfg.entries % nProducers ? 1 : 0));
-  const loadOf = (i: number): LoadConfig => ({
+  return (i) => ({
     seed: cfg.seed,
     kind: cfg.kind,
     size: cfg.size,
@@ -97,34 +116,68 @@ export async function runSession(cfg: SessionConfig, emit: Emit, stop = new Int3
     ackMs: cfg.ackMs,
     hangMs: cfg.hangMs,
   });
-  const workerErrors: string[] = [];
-  let lastWorkerMessage = Date.now();
-  const threads: Promise<void>[] = [];
+}
+
+interface ProducerThreads {
+  /** Thread errors, exits before 'done', a hang. */
+  errors: string[];
+  /** Wait for every thread to finish; terminate them all if they fall silent (a hang). */
+  settle(hangMs: number, stop: Int32Array): Promise<void>;
+}
+
+/** Start producer threads 1..cfg.producers (producer-worker.ts); their messages go to `emit`. */
+function startProducerThreads(log: Log, cfg: SessionConfig, loadOf: (i: number) => LoadConfig, stop: Int32Array, emit: Emit): ProducerThreads {
+  const errors: string[] = [];
+  let lastMessage = Date.now();
+  const exits: Promise<void>[] = [];
   const workers: Worker[] = [];
   for (let i = 1; i <= cfg.producers; i++) {
+    const id = cfg.firstId + i;
     const w = new Worker(new URL('./producer-worker.js', import.meta.url), {
-      workerData: { handle: log.producerHandle(), id: cfg.firstId + i, cfg: loadOf(i), stop: stop.buffer },
+      workerData: { handle: log.producerHandle(), id, cfg: loadOf(i), stop: stop.buffer },
       name: `stress-producer-${i}`,
     });
     workers.push(w);
     let sawDone = false;
     w.on('message', (m: LoadMessage) => {
-      lastWorkerMessage = Date.now();
+      lastMessage = Date.now();
       if (m.type === 'done') sawDone = true;
       emit(m);
     });
-    w.on('error', (e) => workerErrors.push(`producer thread ${cfg.firstId + i}: ${e.message}`));
-    threads.push(
+    w.on('error', (e) => errors.push(`producer thread ${id}: ${e.message}`));
+    exits.push(
       new Promise<void>((resolve) =>
         w.once('exit', (code) => {
-          if (!sawDone) workerErrors.push(`producer thread ${cfg.firstId + i} exited (code ${code}) before it finished`);
+          if (!sawDone) errors.push(`producer thread ${id} exited (code ${code}) before it finished`);
           resolve();
         }),
       ),
     );
   }
+  return {
+    errors,
+    async settle(hangMs, stop) {
+      // The producer threads stop by themselves (deadline, quota, failure). One that sends nothing (no
+      // ack point, no histogram, no 'done') for long is stuck: a hang. A producer itself reports a stuck
+      // durable() after hangMs (twice that after a failure: its probe, then its calls in flight), so
+      // this coarser watchdog waits three times as long to let that finer report arrive first.
+      const silentMs = hangMs * 3;
+      let allDone = false;
+      void Promise.all(exits).then(() => (allDone = true));
+      while (!allDone && Date.now() - lastMessage < silentMs) await new Promise((r) => setTimeout(r, 50));
+      if (!allDone) {
+        errors.push(`producer threads sent nothing for ${silentMs} ms and did not finish (hang)`);
+        Atomics.store(stop, 0, 1);
+        await Promise.all(workers.map((w) => w.terminate()));
+      }
+    },
+  };
+}
+
+/** Every statsMs: a stats sample for the progress display, and the free-space guard (minFreeBytes). */
+function startStatsTimer(log: Log, cfg: SessionConfig, t0: number, stop: Int32Array, emit: Emit): NodeJS.Timeout {
   let lowSpace = false;
-  const statsTimer = setInterval(() => {
+  return setInterval(() => {
     emit({ type: 'stats', t: Date.now() - t0, stats: sample(log.stats()) });
     if (cfg.minFreeBytes > 0 && !lowSpace) {
       const st = fs.statfsSync(cfg.dir);
@@ -136,28 +189,4 @@ export async function runSession(cfg: SessionConfig, emit: Emit, stop = new Int3
       }
     }
   }, cfg.statsMs);
-  await runProducer(log, cfg.firstId, loadOf(0), stop, emit);
-  // The producer threads stop by themselves (deadline, quota, failure). One that sends nothing (no
-  // ack point, no histogram, no 'done') for long is stuck: a hang. A producer itself reports a stuck
-  // durable() after hangMs (twice that after a failure: its probe, then its calls in flight), so
-  // this coarser watchdog waits three times as long to let that finer report arrive first.
-  const silentMs = cfg.hangMs * 3;
-  let allDone = false;
-  void Promise.all(threads).then(() => (allDone = true));
-  while (!allDone && Date.now() - lastWorkerMessage < silentMs) await new Promise((r) => setTimeout(r, 50));
-  if (!allDone) {
-    workerErrors.push(`producer threads sent nothing for ${silentMs} ms and did not finish (hang)`);
-    Atomics.store(stop, 0, 1);
-    await Promise.all(workers.map((w) => w.terminate()));
-  }
-  clearInterval(statsTimer);
-  const elapsedMs = Date.now() - t0;
-  const failure: ErrorInfo | undefined = log.failure ? errorInfo(log.failure) : undefined;
-  let closeError: ErrorInfo | undefined;
-  try {
-    await log.close();
-  } catch (e) {
-    closeError = errorInfo(e);
-  }
-  emit({ type: 'session-end', elapsedMs, failure, closeError, stats: sample(log.stats()), workerErrors });
 }
