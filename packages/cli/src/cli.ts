@@ -1,10 +1,16 @@
 /**
- * The `shardlog` command line. Each command lives in its own module under cli/ and registers in
- * cli/commands.ts; this file only dispatches and prints help.
+ * The `shardlog` command line. Each command lives in its own module under commands/ and registers
+ * in commands.ts; this file only dispatches, prints help and the version, and maps errors to exit
+ * codes: 2 for usage errors (unknown command or option, bad option value, DIR missing or not a log),
+ * 1 for anything else (the command's own failure).
  */
+import * as fs from 'node:fs';
 import { commands } from './commands.js';
 
-const VERSION = '0.1.0';
+/** The version of this package, from its package.json (dist/cli.js -> ../package.json). */
+function version(): string {
+  return (JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.usage.length));
@@ -20,22 +26,31 @@ function usage(): string {
   ].join('\n');
 }
 
+/** A usage error: a ShardlogError for a bad argument, or node:util parseArgs refusing the options. */
+function isUsageError(code: string | undefined): boolean {
+  return code === 'ERR_SHARDLOG_INVALID_ARGUMENT' || (code?.startsWith('ERR_PARSE_ARGS_') ?? false);
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(usage() + '\n');
-    return name ? 0 : 1;
-  }
-  if (name === '--version' || name === '-v') {
-    process.stdout.write(VERSION + '\n');
-    return 0;
-  }
-  const cmd = commands.find((c) => c.name === name);
-  if (!cmd) {
-    process.stderr.write(`shardlog: unknown command '${name}'\n\n${usage()}\n`);
+  if (!name) {
+    process.stderr.write(usage() + '\n');
     return 2;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if (name === '--help' || name === '-h' || (name === 'help' && rest.length === 0)) {
+    process.stdout.write(usage() + '\n');
+    return 0;
+  }
+  if (name === '--version' || name === '-v') {
+    process.stdout.write(version() + '\n');
+    return 0;
+  }
+  const cmd = commands.find((c) => c.name === (name === 'help' ? rest[0] : name));
+  if (!cmd) {
+    process.stderr.write(`shardlog: unknown command '${name === 'help' ? rest[0] : name}'\n\n${usage()}\n`);
+    return 2;
+  }
+  if (name === 'help' || rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(cmd.help + '\n');
     return 0;
   }
@@ -44,7 +59,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e as Error & { code?: string };
     process.stderr.write(`shardlog ${name}: ${err.message}${err.code ? ` [${err.code}]` : ''}\n`);
-    return err.code === 'ERR_SHARDLOG_INVALID_ARGUMENT' || err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? 2 : 1;
+    return isUsageError(err.code) ? 2 : 1;
   }
 }
 

@@ -1,6 +1,7 @@
 /** `shardlog cat DIR`: print a framed log's entries in sequence order. */
 import { parseArgs } from 'node:util';
 import { readLog } from '@shardlog/core';
+import { dirArg, intOption, requireLog } from '../args.js';
 import type { Command } from '../command.js';
 
 export const catCommand: Command = {
@@ -19,12 +20,9 @@ export const catCommand: Command = {
   ].join('\n'),
   async run(args) {
     const { values, positionals } = parseArgs({ args, options: { from: { type: 'string' }, json: { type: 'boolean' } }, allowPositionals: true });
-    const dir = positionals[0];
-    if (!dir) {
-      process.stderr.write('shardlog cat: missing DIR\n');
-      return 2;
-    }
-    const fromSeq = values.from === undefined ? 0 : Number(values.from);
+    const dir = dirArg(positionals);
+    const fromSeq = intOption('--from', values.from, 0, 0);
+    requireLog(dir);
     for await (const e of readLog({ dir, fromSeq })) {
       const line = values.json
         ? JSON.stringify(e.isText ? { seq: e.seq, shard: e.shard, text: e.text() } : { seq: e.seq, shard: e.shard, base64: Buffer.from(e.data).toString('base64') })

@@ -1,7 +1,8 @@
 /** `shardlog recover DIR`: open the log (which recovers it), print the recovery report, close. */
 import { parseArgs } from 'node:util';
-import { InvalidArgumentError, readManifest, type ShardRecovery } from '@shardlog/workers';
+import { InvalidArgumentError, type ShardRecovery } from '@shardlog/workers';
 import { openLog } from '@shardlog/core';
+import { dirArg, requireLog } from '../args.js';
 import type { Command } from '../command.js';
 
 export function describeRecovery(r: ShardRecovery): string[] {
@@ -38,9 +39,8 @@ export const recoverCommand: Command = {
       options: { 'skip-corrupt': { type: 'boolean' }, 'verify-all': { type: 'boolean' }, json: { type: 'boolean' } },
       allowPositionals: true,
     });
-    const dir = positionals[0];
-    if (!dir) throw new InvalidArgumentError('missing DIR');
-    const m = readManifest(dir);
+    const dir = dirArg(positionals);
+    const m = requireLog(dir);
     if (!m) throw new InvalidArgumentError(`no log at ${dir} (no manifest)`);
     const log = await openLog({ dir, format: m.format, skipCorrupt: values['skip-corrupt'] ?? false, verify: values['verify-all'] ? 'all' : 'tail' });
     const report = log.recovery;

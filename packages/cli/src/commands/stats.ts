@@ -2,7 +2,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { decodeSegmentHeader, InvalidArgumentError, listSegments, listShardDirs, LOCK_FILE, readManifest, verifySegment, type Format } from '@shardlog/workers';
+import { decodeSegmentHeader, listSegments, listShardDirs, LOCK_FILE, verifySegment, type Format } from '@shardlog/workers';
+import { dirArg, requireLog } from '../args.js';
 import type { Command } from '../command.js';
 
 export interface ShardFileStats {
@@ -74,10 +75,8 @@ export const statsCommand: Command = {
   ].join('\n'),
   async run(args) {
     const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean' } }, allowPositionals: true });
-    const dir = positionals[0];
-    if (!dir) throw new InvalidArgumentError('missing DIR');
-    if (!fs.existsSync(dir)) throw new InvalidArgumentError(`no log at ${dir}`);
-    const m = readManifest(dir);
+    const dir = dirArg(positionals);
+    const m = requireLog(dir);
     const format: Format = m?.format ?? 'framed';
     const ids = new Set(listShardDirs(dir));
     for (let s = 0; s < (m?.shards ?? 0); s++) ids.add(s);

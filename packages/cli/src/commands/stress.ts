@@ -61,7 +61,7 @@ Output:
 
 export const stressCommand: Command = {
   name: 'stress',
-  usage: 'stress [--duration T] [--producers N] [--kill-at|--tear|--full-disk|--writer-exit N] ...',
+  usage: 'stress [options]',
   summary: 'load a log from many producers, inject faults, prove nothing acknowledged was lost',
   help: HELP,
   async run(args) {

@@ -3,11 +3,11 @@
  * written, by polling the files: the durability signals (Atomics) live in the writing process's
  * memory, so another process can only watch the files grow.
  */
-import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { InvalidArgumentError, listSegments, listShardDirs, readManifest } from '@shardlog/workers';
+import { InvalidArgumentError, listSegments, listShardDirs } from '@shardlog/workers';
 import { readShard, ShardCursor, type LogEntry } from '@shardlog/core';
+import { dirArg, intOption, requireLog } from '../args.js';
 import type { Command } from '../command.js';
 
 function format(e: LogEntry, json: boolean): string {
@@ -39,6 +39,29 @@ export function lastEntries(dir: string, shards: number[], n: number): LogEntry[
   return n === 0 ? [] : all.slice(-n);
 }
 
+/** tail's options, checked (a bad value is a usage error), and DIR's manifest. */
+function tailOptions(args: string[]) {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      follow: { type: 'boolean', short: 'f' },
+      lines: { type: 'string', short: 'n' },
+      from: { type: 'string' },
+      json: { type: 'boolean' },
+      interval: { type: 'string' },
+    },
+    allowPositionals: true,
+  });
+  const dir = dirArg(positionals);
+  const n = intOption('-n', values.lines, 0, 10);
+  const interval = values.interval === undefined ? 200 : Number(values.interval);
+  if (!Number.isFinite(interval) || interval < 1) throw new InvalidArgumentError(`--interval takes a positive number of ms, got '${values.interval}'`);
+  const from = intOption('--from', values.from, 0);
+  const m = requireLog(dir);
+  if (m && m.format !== 'framed') throw new InvalidArgumentError(`log ${dir} is in '${m.format}' format: tail its .log files with tail(1)`);
+  return { dir, m, n, interval, json: values.json ?? false, follow: values.follow ?? false, from };
+}
+
 export const tailCommand: Command = {
   name: 'tail',
   usage: 'tail DIR [-f] [-n N] [--from SEQ] [--json]',
@@ -66,39 +89,18 @@ export const tailCommand: Command = {
     '  -h, --help        this help',
   ].join('\n'),
   async run(args) {
-    const { values, positionals } = parseArgs({
-      args,
-      options: {
-        follow: { type: 'boolean', short: 'f' },
-        lines: { type: 'string', short: 'n' },
-        from: { type: 'string' },
-        json: { type: 'boolean' },
-        interval: { type: 'string' },
-      },
-      allowPositionals: true,
-    });
-    const dir = positionals[0];
-    if (!dir) throw new InvalidArgumentError('missing DIR');
-    if (!fs.existsSync(dir)) throw new InvalidArgumentError(`no log at ${dir}`);
-    const m = readManifest(dir);
-    if (m && m.format !== 'framed') throw new InvalidArgumentError(`log ${dir} is in '${m.format}' format: tail its .log files with tail(1)`);
-    const n = values.lines === undefined ? 10 : Number(values.lines);
-    if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`-n takes a non-negative integer, got ${values.lines}`);
-    const interval = values.interval === undefined ? 200 : Number(values.interval);
-    if (!Number.isFinite(interval) || interval < 1) throw new InvalidArgumentError(`--interval takes a positive number of ms, got ${values.interval}`);
-    const json = values.json ?? false;
+    const { dir, m, n, interval, json, follow, from } = tailOptions(args);
     const ids = new Set(listShardDirs(dir));
     for (let s = 0; s < (m?.shards ?? 0); s++) ids.add(s);
     const shards = [...ids].sort((a, b) => a - b);
 
     let fromSeq: number;
-    if (values.from !== undefined) {
-      fromSeq = Number(values.from);
-      if (!Number.isSafeInteger(fromSeq) || fromSeq < 0) throw new InvalidArgumentError(`--from takes a non-negative integer, got ${values.from}`);
+    if (from !== undefined) {
+      fromSeq = from;
     } else {
       const last = lastEntries(dir, shards, n);
       for (const e of last) await print(format(e, json));
-      if (!values.follow) return 0;
+      if (!follow) return 0;
       fromSeq = last.length > 0 ? last[last.length - 1].seq + 1 : 0;
       if (last.length === 0) for (const s of shards) for (const e of readShard(dir, s, 0)) fromSeq = Math.max(fromSeq, e.seq + 1);
     }
@@ -120,10 +122,10 @@ export const tailCommand: Command = {
       pending.sort((a, b) => a.e.seq - b.e.seq);
       const w = Math.min(...maxSeen);
       let cut = 0;
-      for (let k = 0; k < pending.length; k++) if (!values.follow || pending[k].e.seq <= w || pending[k].poll < poll) cut = k + 1;
+      for (let k = 0; k < pending.length; k++) if (!follow || pending[k].e.seq <= w || pending[k].poll < poll) cut = k + 1;
       for (const p of pending.slice(0, cut)) await print(format(p.e, json));
       pending = pending.slice(cut);
-      if (!values.follow) return 0;
+      if (!follow) return 0;
       // A bad record that is still bad a poll later, with valid records after it, is corruption.
       cursors.forEach((c, i) => {
         const at = c.stuck ? `${c.stuck.file}:${c.stuck.offset}` : '';

@@ -1,7 +1,7 @@
 /** `shardlog verify DIR`: check every record's CRC with a thread pool; exit 1 on corruption. */
 import { parseArgs } from 'node:util';
-import { InvalidArgumentError } from '@shardlog/workers';
 import { verifyLog } from '@shardlog/core';
+import { dirArg, intOption, requireLog } from '../args.js';
 import type { Command } from '../command.js';
 
 export const verifyCommand: Command = {
@@ -28,9 +28,9 @@ export const verifyCommand: Command = {
   ].join('\n'),
   async run(args) {
     const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean' }, threads: { type: 'string' } }, allowPositionals: true });
-    const dir = positionals[0];
-    if (!dir) throw new InvalidArgumentError('missing DIR');
-    const threads = values.threads === undefined ? undefined : Number(values.threads);
+    const dir = dirArg(positionals);
+    const threads = intOption('--threads', values.threads, 0);
+    requireLog(dir);
     const r = await verifyLog({ dir, threads });
     if (values.json) {
       process.stdout.write(JSON.stringify(r, null, 2) + '\n');
