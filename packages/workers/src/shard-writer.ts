@@ -238,7 +238,6 @@ function drainOnce(): number {
   if (tail === head) return 0;
   let pos = head;
   let nRegions = 0;
-  let regionStart = -1;
   let regionEnd = -1;
   let batchBytes = 0;
   let entries = 0;
@@ -262,7 +261,6 @@ function drainOnce(): number {
       if (nRegions === 1) {
         ends[0] = framed ? regionEnd : writeCursor;
       }
-      regionStart = idx;
       starts[nRegions] = idx;
       nRegions++;
       writeCursor = idx;
@@ -289,7 +287,6 @@ function drainOnce(): number {
   if (batchBytes === 0) return 0;
   const maxSeq = lastIdx >= 0 ? seqAt(lastIdx) : 0;
   if (nRegions > 0) ends[nRegions - 1] = framed ? regionEnd : writeCursor;
-  void regionStart;
 
   if (entries > 0) {
     if (fd < 0) openSegment(firstSeq, segMaxSeq);
@@ -566,7 +563,7 @@ const api: ShardWriterApi = {
 
 // A writer that ends without a clean close (an exception, process.exit in this thread, terminate)
 // must not leave producers waiting: mark the shard failed on the way out.
-process.on('exit', (code) => {
+process.on('exit', () => {
   if (Atomics.load(i32, I_STATE) === STATE_CLOSED || failed) return;
   const idx = ERRNO_CODES.indexOf('WORKER_EXIT');
   Atomics.store(i32, I_FAIL_CODE, idx);
@@ -575,7 +572,6 @@ process.on('exit', (code) => {
   Atomics.notify(i32, I_DURABLE_EPOCH);
   Atomics.notify(i32, I_HEAD);
   Atomics.notify(i32, I_LOCK);
-  void code;
 });
 
 Comlink.expose(api, nodeEndpoint(parentPort));
