@@ -32,6 +32,7 @@ describe('shardlog help and version', () => {
         expect(r.stderr).toBe('');
       }
     }
+    expect((await runCli(['tail', '--help'])).stdout).toMatch(/POLLING the files/);
   });
 
   it("--version prints the version in the cli package's package.json", async () => {
