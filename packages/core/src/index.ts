@@ -8,6 +8,7 @@
  *   for await (const e of readLog({ dir: 'data/wal' })) e.seq, e.text();
  */
 export { openLog, Log, type LogStats, type ShardStats } from './log.js';
+export { rebuildManifest } from './log-manifest.js';
 export { Producer, attachProducer, type ProducerHandle, type Entry } from './producer.js';
 export { readLog, readLogSync, readShard, type LogEntry, type ReadOptions } from './reader.js';
 export type { OpenOptions, SyncOption } from './options.js';
@@ -19,6 +20,7 @@ export {
   LogClosedError,
   ShardFailedError,
   LogLockedError,
+  LogOpenError,
   CorruptLogError,
   LogFormatError,
   type ShardRecovery,
