@@ -108,7 +108,19 @@ export function fsyncDir(dir: string): void {
  * parent. Returns whether anything was created.
  */
 export function mkdirDurable(dir: string): boolean {
-  const first = fs.mkdirSync(dir, { recursive: true });
+  let first: string | undefined;
+  try {
+    first = fs.mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    // a recursive mkdir reports ENOENT for what is really EROFS or EACCES: make the first missing directory alone, for the real error
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    let missing = path.resolve(dir);
+    while (!fs.existsSync(path.dirname(missing)) && path.dirname(missing) !== missing) missing = path.dirname(missing);
+    fs.mkdirSync(missing); // throws the real error; if it works after all (a race), go on from there
+    fsyncDir(path.dirname(missing));
+    mkdirDurable(dir);
+    return true;
+  }
   if (first === undefined) return false;
   // every directory from `first` down to `dir` is new: its entry lives in its parent
   for (let d = path.resolve(dir); ; d = path.dirname(d)) {
