@@ -173,6 +173,25 @@ describe('one writer per log', () => {
     await (await openLog({ dir })).close();
   });
 
+  it('claims left by processes that died while taking over a stale lock do not block opening, and are cleaned up', async () => {
+    const dir = logDir();
+    await (await openLog({ dir, shards: 1 })).close();
+    const dead = await deadPid();
+    const rec = (pid: number, token: string) => `${pid}\n-\n${token}\n`;
+    const [t, c, d] = ['00000000-0000-4000-8000-00000000000a', '00000000-0000-4000-8000-00000000000b', '00000000-0000-4000-8000-00000000000c'];
+    fs.writeFileSync(lockFile(dir), rec(dead, t)); // the stale lock
+    fs.writeFileSync(path.join(dir, `shardlog.lock.claim-${t}`), rec(dead, c)); // its claimant died...
+    fs.writeFileSync(path.join(dir, `shardlog.lock.claim-${c}`), rec(dead, d)); // ...and so did the one after it
+    fs.writeFileSync(path.join(dir, `shardlog.lock.${d}.tmp`), rec(dead, d)); // with its temp file
+    const log = await openLog({ dir });
+    expect(fs.readdirSync(dir).filter((n) => n.startsWith('shardlog.lock')).sort()).toEqual(['shardlog.lock']);
+    await log.close();
+    // an older version's lock naming this very process (its pid was reused by us) is stale too
+    fs.writeFileSync(lockFile(dir), `${process.pid}\n`);
+    await (await openLog({ dir })).close();
+    expect(fs.readdirSync(dir).filter((n) => n.startsWith('shardlog.lock'))).toEqual([]);
+  });
+
   it('a relative dir and a later chdir(): retention, close and the lock stay with the log that was opened', async () => {
     const cwd = process.cwd();
     const a = tmpDir();
@@ -180,7 +199,7 @@ describe('one writer per log', () => {
     // another log, with the same relative name, under b
     const other = await openLog({ dir: path.join(b, 'log'), shards: 1 });
     for (let i = 0; i < 4; i++) {
-      other.append(`other ${i}`);
+      await other.durable(other.append(`other ${i}`));
       await other.rotate();
     }
     await other.close();
@@ -190,7 +209,7 @@ describe('one writer per log', () => {
       process.chdir(a);
       const log = await openLog({ dir: 'log', shards: 1 });
       for (let i = 0; i < 4; i++) {
-        log.append(`ours ${i}`);
+        await log.durable(log.append(`ours ${i}`));
         await log.rotate();
       }
       log.append('last');

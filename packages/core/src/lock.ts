@@ -98,7 +98,8 @@ export function parseHolder(text: string): LockHolder | undefined {
 
 /** Does the process that wrote this lock record still run? */
 export function holderAlive(h: LockHolder): boolean {
-  if (h.pid === process.pid) return h.start === undefined || h.start === myStart();
+  // our pid: ours if it has our start time (a record without a token is an older version's, of a process before us)
+  if (h.pid === process.pid) return h.token !== '' && (h.start === undefined || h.start === myStart());
   const st = processStartTime(h.pid);
   if (st === null) return false;
   if (st !== undefined && h.start !== undefined) return st === h.start;
