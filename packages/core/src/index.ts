@@ -31,4 +31,4 @@ export { registerMetrics, type MetricsOptions, type RegisteredMetrics, type Prom
 export { verifyLog, type VerifyOptions, type VerifyReport, type VerifyError } from './verify.js';
 export { ShardCursor, type FollowOptions } from './follow.js';
 export type { RetentionResult, RemovedSegment } from './retention.js';
-export type { SegmentCheck, VerifyIssue } from '@shardlog/workers';
+export type { SegmentCheck, VerifyIssue, Manifest } from '@shardlog/workers';
