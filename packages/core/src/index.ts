@@ -8,6 +8,7 @@
  *   for await (const e of readLog({ dir: 'data/wal' })) e.seq, e.text();
  */
 export { openLog, Log, type LogStats, type ShardStats } from './log.js';
+export { rebuildManifest } from './log-manifest.js';
 export { Producer, attachProducer, type ProducerHandle, type Entry } from './producer.js';
 export { readLog, readLogSync, readShard, type LogEntry, type ReadOptions } from './reader.js';
 export type { OpenOptions, SyncOption } from './options.js';
@@ -19,6 +20,7 @@ export {
   LogClosedError,
   ShardFailedError,
   LogLockedError,
+  LogOpenError,
   CorruptLogError,
   LogFormatError,
   type ShardRecovery,
@@ -29,4 +31,4 @@ export { registerMetrics, type MetricsOptions, type RegisteredMetrics, type Prom
 export { verifyLog, type VerifyOptions, type VerifyReport, type VerifyError } from './verify.js';
 export { ShardCursor, type FollowOptions } from './follow.js';
 export type { RetentionResult, RemovedSegment } from './retention.js';
-export type { SegmentCheck, VerifyIssue } from '@shardlog/workers';
+export type { SegmentCheck, VerifyIssue, Manifest } from '@shardlog/workers';

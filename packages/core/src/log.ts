@@ -2,8 +2,6 @@
  * openLog and the Log: starts one writer thread per shard, recovers, and hands out producers.
  * The Log is itself the main thread's producer (append/appendMany/durable come from Producer).
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
   B_BATCHES,
@@ -30,25 +28,22 @@ import {
   I_TAIL,
   InvalidArgumentError,
   LogClosedError,
-  MANIFEST_FILE,
-  MANIFEST_VERSION,
   nodeEndpoint,
-  readManifest,
   ShardFailedError,
   SHARD_WRITER_URL,
   STATE_CLOSED,
   STATE_CLOSING,
   STATE_FAILED,
   STATE_RUNNING,
-  writeFileDurable,
-  type Manifest,
   type SerializedError,
   type ShardRecovery,
   type ShardWriterApi,
   type ShardWriterData,
 } from '@shardlog/workers';
 import { acquireLock } from './lock.js';
-import { defaultShards, resolveOptions, type OpenOptions, type ResolvedOptions } from './options.js';
+import { asOpenError, prepareLogDir } from './log-dir.js';
+import { manifestAtOpen } from './log-manifest.js';
+import { resolveOptions, type OpenOptions, type ResolvedOptions } from './options.js';
 import { Producer, type ProducerHandle } from './producer.js';
 import { initSeq, peekSeq } from './sequence.js';
 import { followLog, type FollowOptions } from './follow.js';
@@ -108,7 +103,10 @@ interface ShardHandle {
 }
 
 export class Log extends Producer {
+  /** The log's directory: its real, absolute path, resolved once at open. */
   readonly dir: string;
+  /** The log's id: a random UUID kept in its manifest, the same for every open of this log. */
+  readonly id: string;
   readonly format: 'framed' | 'lines';
   /** What recovery found and cut, per shard. */
   readonly recovery: ShardRecovery[];
@@ -133,10 +131,11 @@ export class Log extends Producer {
   private exitSyncMs = 10_000;
 
   /** @internal use openLog */
-  constructor(handle: ProducerHandle, dir: string, shards: ShardHandle[], recovery: ShardRecovery[], release: () => void, flushOnExit = true) {
+  constructor(handle: ProducerHandle, dir: string, shards: ShardHandle[], recovery: ShardRecovery[], release: () => void, flushOnExit = true, id = '') {
     super(handle);
     this.handle = handle;
     this.dir = dir;
+    this.id = id;
     this.format = handle.format;
     this.shardHandles = shards;
     this.recovery = recovery;
@@ -299,7 +298,7 @@ export class Log extends Producer {
    */
   async truncateBefore(seq: number): Promise<RetentionResult> {
     this.assertOpen();
-    return truncateSegmentsBefore(path.resolve(this.dir), this.shards, this.format, seq);
+    return truncateSegmentsBefore(this.dir, this.shards, this.format, seq);
   }
 
   /**
@@ -313,7 +312,7 @@ export class Log extends Producer {
     const fromSeq = options.fromSeq ?? this.nextSeq;
     if (!Number.isSafeInteger(fromSeq) || fromSeq < 0) throw new InvalidArgumentError(`fromSeq must be a non-negative integer, got ${String(fromSeq)}`);
     this.assertOpen();
-    const src = { dir: path.resolve(this.dir), rings: this.handle.rings, global: this.handle.global, nextSeq: () => this.nextSeq, failure: () => this.failure };
+    const src = { dir: this.dir, rings: this.handle.rings, global: this.handle.global, nextSeq: () => this.nextSeq, failure: () => this.failure };
     return followLog(src, fromSeq);
   }
 }
@@ -321,24 +320,17 @@ export class Log extends Producer {
 /** Open (creating or recovering) a log. Resolves once every shard has recovered and its writer runs. */
 export async function openLog(options: OpenOptions): Promise<Log> {
   const o: ResolvedOptions = resolveOptions(options);
-  const dir = path.resolve(o.dir);
-  fs.mkdirSync(dir, { recursive: true });
-  const release = acquireLock(o.dir);
+  const dir = prepareLogDir(o.dir); // real and absolute: retention, follow and close use it, whatever chdir() does later
+  let release: () => void;
+  try {
+    release = acquireLock(dir);
+  } catch (e) {
+    throw asOpenError(e, dir);
+  }
   const started: ShardHandle[] = [];
   try {
-    const manifest = readManifest(dir);
-    let shards: number;
-    if (manifest) {
-      if (manifest.format !== o.format) throw new InvalidArgumentError(`log ${o.dir} was created with format '${manifest.format}', opened with '${o.format}'`);
-      if (o.shards !== undefined && o.shards !== manifest.shards) {
-        throw new InvalidArgumentError(`log ${o.dir} was created with ${manifest.shards} shards, opened with shards: ${o.shards}`);
-      }
-      shards = manifest.shards;
-    } else {
-      shards = o.shards ?? defaultShards();
-      const m: Manifest = { shardlog: MANIFEST_VERSION, format: o.format, shards, created: new Date().toISOString() };
-      writeFileDurable(path.join(dir, MANIFEST_FILE), JSON.stringify(m, null, 2) + '\n');
-    }
+    const manifest = manifestAtOpen(dir, o.format, o.shards);
+    const shards = manifest.shards;
     const verified = o.verify === 'all' && o.format === 'framed' ? await verifyBeforeOpen(dir, shards, o.skipCorrupt) : undefined;
     const global = new SharedArrayBuffer(GLOBAL_BYTES);
     const g32 = new Int32Array(global);
@@ -372,51 +364,62 @@ export async function openLog(options: OpenOptions): Promise<Log> {
       const exited = new Promise<number>((r) => worker.once('exit', r));
       started.push({ worker, rpc: Comlink.wrap<ShardWriterApi>(nodeEndpoint(worker)), ring, i32: new Int32Array(ring), b64: new BigInt64Array(ring, 0, CONTROL_BYTES / 8), exited });
     }
-    type Started = Awaited<ReturnType<ShardWriterApi['started']>>;
-    const results: Started[] = await Promise.all(
-      started.map((s, i) =>
-        Promise.race<Started>([
-          s.rpc.started(),
-          s.exited.then((code) => ({ ok: false as const, error: { name: 'Error', message: `writer thread of shard ${i} exited during start (code ${code})` } })),
-        ]),
-      ),
-    );
-    const failed = results.find((r) => !r.ok);
-    if (failed && !failed.ok) throw deserializeError(failed.error);
-    const recovery = results.map((r) => (r.ok ? r.recovery : undefined)) as ShardRecovery[];
-    if (verified) {
-      for (const [s, v] of verified.entries()) {
-        recovery[s].segmentsScanned += v.segments;
-        recovery[s].records += v.records;
-        recovery[s].skippedRegions += v.skippedRegions;
-        recovery[s].skippedBytes += v.skippedBytes;
-      }
-    }
-    let next = 1;
-    if (o.format === 'framed') {
-      // Never below a last segment's name either: a segment whose records a crash cut entirely is
-      // appended to again, and a seq below its name would later give a segment named lower than it.
-      for (const r of recovery) next = Math.max(next, r.lastSeq + 1, r.tail ? r.tail.firstSeq : 0);
-    } else {
-      // Lines carry no sequence numbers: every seq after the newest segment's first one lives in
-      // some shard's last segment, so that name plus all their lines bounds what was ever used.
-      let maxFirst = 0;
-      let lines = 0;
-      for (const r of recovery) {
-        if (r.tail) {
-          maxFirst = Math.max(maxFirst, r.tail.firstSeq);
-          lines += r.lines;
-        }
-      }
-      if (maxFirst > 0) next = maxFirst + lines + 1;
-    }
-    initSeq(g32, next);
+    const recovery = await writersStarted(started, verified);
+    initSeq(g32, firstSeq(o.format, recovery));
     Atomics.store(g32, G_STATE, STATE_RUNNING);
     const handle: ProducerHandle = { rings, global, format: o.format, onFull: o.onFull, firstShard: 0 };
-    return new Log(handle, o.dir, started, recovery, release, o.flushOnExit);
+    return new Log(handle, dir, started, recovery, release, o.flushOnExit, manifest.id);
   } catch (e) {
     await Promise.all(started.map((s) => s.worker.terminate()));
     release();
-    throw e;
+    throw asOpenError(e, dir);
   }
+}
+
+/** Wait until every writer has recovered its shard and runs; their recovery reports (with verify's counts added). */
+async function writersStarted(started: ShardHandle[], verified: Awaited<ReturnType<typeof verifyBeforeOpen>> | undefined): Promise<ShardRecovery[]> {
+  type Started = Awaited<ReturnType<ShardWriterApi['started']>>;
+  const results: Started[] = await Promise.all(
+    started.map((s, i) =>
+      Promise.race<Started>([
+        s.rpc.started(),
+        s.exited.then((code) => ({ ok: false as const, error: { name: 'Error', message: `writer thread of shard ${i} exited during start (code ${code})` } })),
+      ]),
+    ),
+  );
+  const failed = results.find((r) => !r.ok);
+  if (failed && !failed.ok) throw deserializeError(failed.error);
+  const recovery = results.map((r) => (r.ok ? r.recovery : undefined)) as ShardRecovery[];
+  if (verified) {
+    for (const [s, v] of verified.entries()) {
+      recovery[s].segmentsScanned += v.segments;
+      recovery[s].records += v.records;
+      recovery[s].skippedRegions += v.skippedRegions;
+      recovery[s].skippedBytes += v.skippedBytes;
+    }
+  }
+  return recovery;
+}
+
+/** The sequence number the reopened log continues from: above every seq the shards ever used. */
+function firstSeq(format: 'framed' | 'lines', recovery: ShardRecovery[]): number {
+  let next = 1;
+  if (format === 'framed') {
+    // Never below a last segment's name either: a segment whose records a crash cut entirely is
+    // appended to again, and a seq below its name would later give a segment named lower than it.
+    for (const r of recovery) next = Math.max(next, r.lastSeq + 1, r.tail ? r.tail.firstSeq : 0);
+  } else {
+    // Lines carry no sequence numbers: every seq after the newest segment's first one lives in
+    // some shard's last segment, so that name plus all their lines bounds what was ever used.
+    let maxFirst = 0;
+    let lines = 0;
+    for (const r of recovery) {
+      if (r.tail) {
+        maxFirst = Math.max(maxFirst, r.tail.firstSeq);
+        lines += r.lines;
+      }
+    }
+    if (maxFirst > 0) next = maxFirst + lines + 1;
+  }
+  return next;
 }

@@ -3,7 +3,7 @@
  * and nothing is created on disk.
  */
 import { availableParallelism } from 'node:os';
-import { InvalidArgumentError, isPowerOfTwo, MAX_RING_BYTES, MIN_RING_BYTES, type SyncPolicy, type TestFaults } from '@shardlog/workers';
+import { InvalidArgumentError, isPowerOfTwo, MAX_RING_BYTES, MAX_SHARDS, MIN_RING_BYTES, type SyncPolicy, type TestFaults } from '@shardlog/workers';
 
 export type SyncOption = 'none' | 'batch' | { everyMs: number } | { everyBytes: number };
 
@@ -88,7 +88,7 @@ export function resolveOptions(o: OpenOptions): ResolvedOptions {
   if (o === null || typeof o !== 'object') throw new InvalidArgumentError('openLog takes an options object with at least { dir }');
   for (const k of Object.keys(o)) if (!KNOWN.has(k)) throw new InvalidArgumentError(`unknown option ${k}`);
   if (typeof o.dir !== 'string' || o.dir.length === 0) throw new InvalidArgumentError('option dir must be a non-empty string');
-  const shards = o.shards === undefined ? undefined : int('shards', o.shards, 1, 256);
+  const shards = o.shards === undefined ? undefined : int('shards', o.shards, 1, MAX_SHARDS);
   const ringBytes = o.ringBytes === undefined ? 8 * 1024 * 1024 : int('ringBytes', o.ringBytes, MIN_RING_BYTES, MAX_RING_BYTES);
   if (!isPowerOfTwo(ringBytes)) throw new InvalidArgumentError(`option ringBytes must be a power of two, got ${ringBytes}`);
   let sync: SyncPolicy;

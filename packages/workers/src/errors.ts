@@ -55,12 +55,31 @@ export class ShardFailedError extends ShardlogError {
   }
 }
 
-/** Another process (or another open in this one) holds the log's lock. */
+/**
+ * Another process (or another open in this one) holds the log's lock. Names the lock file and the
+ * holder's pid, and says how to clear it.
+ */
 export class LogLockedError extends ShardlogError {
   readonly pid: number;
-  constructor(dir: string, pid: number) {
-    super('ERR_SHARDLOG_LOCKED', `log ${dir} is locked by process ${pid}`);
+  /** The lock file. */
+  readonly file: string;
+  constructor(dir: string, file: string, pid: number, detail?: string) {
+    const how =
+      pid === process.pid
+        ? 'it is already open in this process: close it first'
+        : `stop that process, or remove ${file} if you are sure no process has the log open`;
+    super('ERR_SHARDLOG_LOCKED', `log ${dir} is locked by process ${pid}${detail ? ` (${detail})` : ''} (lock file ${file}): ${how}`);
     this.pid = pid;
+    this.file = file;
+  }
+}
+
+/** The log's directory cannot be created, opened or written (a read-only file system, a path that is a file, no permission). `cause` holds the system error. */
+export class LogOpenError extends ShardlogError {
+  readonly path: string;
+  constructor(path: string, detail: string, options?: { cause?: unknown }) {
+    super('ERR_SHARDLOG_OPEN', `cannot open the log at ${path}: ${detail}`, options);
+    this.path = path;
   }
 }
 

@@ -6,6 +6,7 @@ export * from './errors.js';
 export * from './layout.js';
 export * from './crc32c.js';
 export * from './segment.js';
+export { MANIFEST_FILE, MANIFEST_VERSION, MAX_SHARDS, newManifest, readManifest, writeManifest, writeFileDurable, mkdirDurable, type Manifest } from './manifest.js';
 export * from './recovery.js';
 export type { ShardWriterApi, ShardWriterData, StartResult, SyncPolicy, TestFaults } from './rpc.js';
 export { Comlink, nodeEndpoint } from './rpc.js';

@@ -3,8 +3,8 @@
  * recovery, readers and verify.
  *
  * Layout of a log directory:
- *   <dir>/shardlog.json                      manifest: format version, record format, shard count
- *   <dir>/shardlog.lock                      lock file (pid of the process that has the log open)
+ *   <dir>/shardlog.json                      manifest: format version, record format, shard count, id
+ *   <dir>/shardlog.lock                      lock file (pid, start time and token of the process that has the log open)
  *   <dir>/<shard:3 digits>/<firstSeq:20 digits>.wal   framed segments (.log in lines format)
  */
 import * as fs from 'node:fs';
@@ -16,16 +16,9 @@ import { align8, FORMAT_FRAMED, H_LEN, H_SEQ_HI, H_SEQ_LO, HEADER_BYTES, SEQ_HI_
 export const SEGMENT_MAGIC = 'SHARDLOG';
 export const SEGMENT_VERSION = 1;
 export const SEGMENT_HEADER_BYTES = 40;
-export const MANIFEST_FILE = 'shardlog.json';
 export const LOCK_FILE = 'shardlog.lock';
-export const MANIFEST_VERSION = 1;
-
-export interface Manifest {
-  shardlog: number;
-  format: Format;
-  shards: number;
-  created: string;
-}
+// The manifest and the durable-file helpers live in manifest.ts; fsyncDir is re-exported for the writer and recovery.
+export { fsyncDir } from './manifest.js';
 
 export function shardDirName(shard: number): string {
   return String(shard).padStart(3, '0');
@@ -175,48 +168,4 @@ export function tornOrCorrupt(u8: Uint8Array, dv: DataView, off: number, end: nu
   if (next < 0) return { torn: true, next };
   for (let i = off; i < next; i++) if (u8[i] !== 0) return { torn: false, next };
   return { torn: true, next };
-}
-
-export function readManifest(dir: string): Manifest | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(path.join(dir, MANIFEST_FILE), 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
-  let m: Manifest;
-  try {
-    m = JSON.parse(text) as Manifest;
-  } catch {
-    throw new LogFormatError(path.join(dir, MANIFEST_FILE), 'manifest is not valid JSON');
-  }
-  if (m.shardlog !== MANIFEST_VERSION) throw new LogFormatError(path.join(dir, MANIFEST_FILE), `manifest version ${String(m.shardlog)} is not supported`);
-  if ((m.format !== 'framed' && m.format !== 'lines') || !Number.isInteger(m.shards) || m.shards < 1) {
-    throw new LogFormatError(path.join(dir, MANIFEST_FILE), 'manifest fields are invalid');
-  }
-  return m;
-}
-
-/** Write a file atomically and durably: temp file, fsync, rename, fsync the directory. */
-export function writeFileDurable(file: string, data: string | Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  fsyncDir(path.dirname(file));
-}
-
-export function fsyncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
 }

@@ -112,7 +112,7 @@ function injected(what: 'write' | 'sync'): void {
 }
 
 function openSegment(firstSeq: number, prevMaxSeq: number): void {
-  fs.mkdirSync(shardDir, { recursive: true });
+  if (fs.mkdirSync(shardDir, { recursive: true }) !== undefined) fsyncDir(data.dir); // a new shard directory: make its entry durable
   const file = path.join(shardDir, segmentFileName(firstSeq, data.format));
   fd = fs.openSync(file, 'wx');
   segSize = 0;

@@ -1,0 +1,148 @@
+/**
+ * The manifest at open, and rebuilding a lost one. openLog checks an existing manifest against the
+ * options, gives an older one (without an id) its id, creates one for a new log, and refuses to
+ * create one over segments that are already there: a log whose manifest is lost must not start
+ * again from seq 1 (readers would see duplicates). rebuildManifest derives it from the files.
+ */
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  InvalidArgumentError,
+  LogFormatError,
+  MANIFEST_FILE,
+  MAX_SHARDS,
+  newManifest,
+  readManifest,
+  shardDirName,
+  writeManifest,
+  type Format,
+  type Manifest,
+} from '@shardlog/workers';
+import { acquireLock } from './lock.js';
+import { asOpenError, createShardDirs } from './log-dir.js';
+import { defaultShards } from './options.js';
+
+const SEGMENT_NAME = /^\d{20}\.(wal|log)$/;
+const SHARD_DIR_NAME = /^\d{3}$/;
+
+/** What the log directory holds besides a manifest: shard directories, and segment files (by extension). */
+function existingLayout(dir: string): { shardDirs: number[]; wal: number; log: number; stray: string[] } {
+  const out = { shardDirs: [] as number[], wal: 0, log: 0, stray: [] as string[] };
+  for (const d of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (d.isDirectory() && SHARD_DIR_NAME.test(d.name)) {
+      out.shardDirs.push(Number(d.name));
+      for (const n of fs.readdirSync(path.join(dir, d.name))) {
+        const m = SEGMENT_NAME.exec(n);
+        if (m) out[m[1] as 'wal' | 'log']++;
+      }
+    } else if (SEGMENT_NAME.test(d.name)) {
+      out.stray.push(d.name);
+    }
+  }
+  out.shardDirs.sort((a, b) => a - b);
+  return out;
+}
+
+/**
+ * The manifest of the log being opened in `dir` (real path, lock held): checked against the options,
+ * created for a new log, upgraded with an id if it has none.
+ */
+export function manifestAtOpen(dir: string, format: Format, shardsOption: number | undefined): Manifest & { id: string } {
+  const m = readManifest(dir);
+  if (!m) return createManifest(dir, format, shardsOption);
+  if (m.format !== format) throw new InvalidArgumentError(`log ${dir} was created with format '${m.format}', opened with '${format}'`);
+  if (shardsOption !== undefined && shardsOption !== m.shards) {
+    throw new InvalidArgumentError(`log ${dir} was created with ${m.shards} shards, opened with shards: ${shardsOption}`);
+  }
+  if (m.id) return m as Manifest & { id: string };
+  const upgraded = { ...m, id: randomUUID() };
+  try {
+    writeManifest(dir, upgraded);
+  } catch (e) {
+    throw asOpenError(e, dir);
+  }
+  return upgraded;
+}
+
+function createManifest(dir: string, format: Format, shardsOption: number | undefined): Manifest & { id: string } {
+  const found = existingLayout(dir);
+  if (found.shardDirs.length > 0 || found.stray.length > 0) {
+    throw new LogFormatError(
+      path.join(dir, MANIFEST_FILE),
+      `the manifest is missing, but the directory holds ${found.shardDirs.length} shard directories and ${found.wal + found.log + found.stray.length} segment files: ` +
+        'opening would start the log again from seq 1 over them. Rebuild the manifest from the segments with rebuildManifest(dir) ' +
+        '(or `shardlog recover --rebuild-manifest DIR`), or remove the shard directories if their contents are not wanted',
+    );
+  }
+  const m = newManifest(format, shardsOption ?? defaultShards()) as Manifest & { id: string };
+  try {
+    // the manifest first: a crash before the shard directories exist leaves a sound, empty log
+    writeManifest(dir, m);
+    createShardDirs(dir, m.shards);
+  } catch (e) {
+    throw asOpenError(e, dir);
+  }
+  return m;
+}
+
+/**
+ * Write the manifest of a log whose manifest is missing or unreadable, derived from its files: the
+ * record format from the segments' extensions (.wal framed, .log lines), the shard count from the
+ * shard directories (000, 001, ... with no gap). Refuses (LogFormatError) when that is ambiguous:
+ * no segments, both kinds, a gap in the shard directories, segments outside them. Refuses
+ * (InvalidArgumentError) when the log has a sound manifest. Takes the log's lock while it works;
+ * the new manifest gets a new id. Returns it.
+ */
+export function rebuildManifest(dir: string): Manifest & { id: string } {
+  if (typeof dir !== 'string' || dir.length === 0) throw new InvalidArgumentError('rebuildManifest takes the log directory');
+  const abs = path.resolve(dir);
+  let real: string;
+  try {
+    real = fs.realpathSync(abs);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new InvalidArgumentError(`no log at ${abs} (no such directory)`);
+    throw asOpenError(e, abs);
+  }
+  let release: () => void;
+  try {
+    release = acquireLock(real);
+  } catch (e) {
+    throw asOpenError(e, real);
+  }
+  try {
+    const file = path.join(real, MANIFEST_FILE);
+    let sound: Manifest | undefined;
+    try {
+      sound = readManifest(real);
+    } catch (e) {
+      if (!(e instanceof LogFormatError)) throw e; // a damaged manifest is what this is for
+    }
+    if (sound) throw new InvalidArgumentError(`log ${real} has a sound manifest (${file}): nothing to rebuild`);
+    const m = newManifest(derivedFormat(real), derivedShards(real));
+    writeManifest(real, m);
+    return m as Manifest & { id: string };
+  } finally {
+    release();
+  }
+}
+
+function derivedFormat(dir: string): Format {
+  const found = existingLayout(dir);
+  const file = path.join(dir, MANIFEST_FILE);
+  if (found.stray.length > 0) throw new LogFormatError(file, `cannot rebuild: segment files outside any shard directory (${found.stray.slice(0, 3).join(', ')}): move them into their shard's directory first`);
+  if (found.wal > 0 && found.log > 0) throw new LogFormatError(file, `cannot rebuild: the shard directories hold both framed (.wal, ${found.wal}) and lines (.log, ${found.log}) segments`);
+  if (found.wal === 0 && found.log === 0) throw new LogFormatError(file, 'cannot rebuild: there are no segments to derive the format from (an empty log: remove its shard directories and open it afresh)');
+  return found.wal > 0 ? 'framed' : 'lines';
+}
+
+function derivedShards(dir: string): number {
+  const { shardDirs } = existingLayout(dir);
+  const file = path.join(dir, MANIFEST_FILE);
+  const n = shardDirs.length;
+  if (n > MAX_SHARDS) throw new LogFormatError(file, `cannot rebuild: ${n} shard directories, more than ${MAX_SHARDS}`);
+  for (let i = 0; i < n; i++) {
+    if (shardDirs[i] !== i) throw new LogFormatError(file, `cannot rebuild: shard directory ${shardDirName(i)} is missing (found ${shardDirs.map(shardDirName).join(', ')})`);
+  }
+  return n;
+}

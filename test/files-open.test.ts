@@ -1,0 +1,246 @@
+/** Bad input at open: a bad or missing manifest, a path that cannot hold a log; the manifest id; rebuildManifest. */
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { InvalidArgumentError, LogFormatError, LogLockedError, LogOpenError, openLog, readLogSync, rebuildManifest, ShardlogError } from '@shardlog/core';
+import { logDir, segmentFiles, tmpDir } from './helpers.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+function manifestFile(dir: string): string {
+  return path.join(dir, 'shardlog.json');
+}
+
+async function openError(options: Parameters<typeof openLog>[0]): Promise<unknown> {
+  return openLog(options).then(
+    async (log) => {
+      await log.close();
+      return undefined;
+    },
+    (e: unknown) => e,
+  );
+}
+
+/** A closed framed log with `n` entries over `shards` shards, in several segments. */
+async function writtenLog(dir: string, shards: number, n: number, format: 'framed' | 'lines' = 'framed'): Promise<void> {
+  const log = await openLog({ dir, shards, format });
+  for (let i = 0; i < n; i++) {
+    log.append(`entry ${i}\n`);
+    if (i % 3 === 2) await log.rotate();
+  }
+  await log.close();
+}
+
+describe('a bad manifest', () => {
+  const bad: [string, string][] = [
+    ['null', 'null'],
+    ['a number', '42'],
+    ['an array', '[1, 2]'],
+    ['an empty object', '{}'],
+    ['shards out of range (too many)', JSON.stringify({ shardlog: 1, format: 'framed', shards: 100000, created: 'x' })],
+    ['shards out of range (zero)', JSON.stringify({ shardlog: 1, format: 'framed', shards: 0, created: 'x' })],
+    ['shards as a string', JSON.stringify({ shardlog: 1, format: 'framed', shards: '2', created: 'x' })],
+    ['fractional shards', JSON.stringify({ shardlog: 1, format: 'framed', shards: 1.5, created: 'x' })],
+    ['an unknown format', JSON.stringify({ shardlog: 1, format: 'json', shards: 1, created: 'x' })],
+    ['no format', JSON.stringify({ shardlog: 1, shards: 1, created: 'x' })],
+    ['no shards', JSON.stringify({ shardlog: 1, format: 'framed', created: 'x' })],
+    ['no version', JSON.stringify({ format: 'framed', shards: 1, created: 'x' })],
+    ['a future version', JSON.stringify({ shardlog: 2, format: 'framed', shards: 1, created: 'x' })],
+    ['created as a number', JSON.stringify({ shardlog: 1, format: 'framed', shards: 1, created: 5 })],
+    ['an id that is not a UUID', JSON.stringify({ shardlog: 1, format: 'framed', shards: 1, created: 'x', id: 42 })],
+  ];
+  for (const [what, text] of bad) {
+    it(`${what}: LogFormatError naming the file; nothing is changed`, async () => {
+      const dir = logDir();
+      fs.mkdirSync(dir);
+      fs.writeFileSync(manifestFile(dir), text);
+      const e = await openError({ dir });
+      expect(e).toBeInstanceOf(LogFormatError);
+      expect(e).toMatchObject({ code: 'ERR_SHARDLOG_FORMAT', file: path.join(fs.realpathSync(dir), 'shardlog.json') });
+      expect((e as Error).message).toContain('shardlog.json');
+      expect(fs.readFileSync(manifestFile(dir), 'utf8')).toBe(text);
+      expect(fs.readdirSync(dir)).toEqual(['shardlog.json']); // no lock left, no shard directories
+      expect(() => [...readLogSync({ dir })]).toThrow(LogFormatError);
+    });
+  }
+});
+
+describe('a missing manifest', () => {
+  it('over existing segments is refused (the log would restart at seq 1); rebuildManifest restores it and the log continues', async () => {
+    const dir = logDir();
+    await writtenLog(dir, 2, 10);
+    const id = JSON.parse(fs.readFileSync(manifestFile(dir), 'utf8')).id;
+    fs.rmSync(manifestFile(dir));
+    const before = fs.readdirSync(dir).sort();
+    const e = await openError({ dir, shards: 2 });
+    expect(e).toBeInstanceOf(LogFormatError);
+    expect(e).toMatchObject({ code: 'ERR_SHARDLOG_FORMAT' });
+    expect((e as Error).message).toMatch(/manifest is missing.*rebuildManifest/);
+    expect(fs.readdirSync(dir).sort()).toEqual(before); // nothing created
+    const m = rebuildManifest(dir);
+    expect(m).toMatchObject({ shardlog: 1, format: 'framed', shards: 2 });
+    expect(m.id).toMatch(UUID);
+    expect(m.id).not.toBe(id);
+    expect(JSON.parse(fs.readFileSync(manifestFile(dir), 'utf8'))).toEqual(m);
+    expect(fs.readdirSync(dir).sort()).toEqual(['000', '001', 'shardlog.json']);
+    const log = await openLog({ dir });
+    expect(log.id).toBe(m.id);
+    expect(log.nextSeq).toBe(11);
+    log.append('after the rebuild');
+    await log.close();
+    const seqs = [...readLogSync({ dir })].map((x) => x.seq);
+    expect(seqs).toEqual(Array.from({ length: 11 }, (_, i) => i + 1));
+  });
+
+  it('rebuildManifest reads the format from the extensions (lines) and replaces a damaged manifest', async () => {
+    const dir = logDir();
+    await writtenLog(dir, 3, 7, 'lines');
+    fs.writeFileSync(manifestFile(dir), '{"shardlog": 1, "format": ');
+    expect(rebuildManifest(dir)).toMatchObject({ format: 'lines', shards: 3 });
+    const log = await openLog({ dir, format: 'lines' });
+    expect(log.nextSeq).toBeGreaterThanOrEqual(8); // lines carry no seqs: a bound
+    await log.close();
+  });
+
+  it('rebuildManifest refuses when the files are ambiguous, when the manifest is sound, and while the log is open', async () => {
+    const dir = logDir();
+    await writtenLog(dir, 3, 6);
+    expect(() => rebuildManifest(dir)).toThrow(InvalidArgumentError); // sound manifest: nothing to rebuild
+    fs.rmSync(manifestFile(dir));
+    // a gap in the shard directories
+    fs.renameSync(path.join(dir, '001'), path.join(dir, '001.moved'));
+    expect(() => rebuildManifest(dir)).toThrow(/shard directory 001 is missing/);
+    fs.renameSync(path.join(dir, '001.moved'), path.join(dir, '001'));
+    // segments of both formats
+    fs.writeFileSync(path.join(dir, '002', '00000000000000000099.log'), 'x\n');
+    expect(() => rebuildManifest(dir)).toThrow(LogFormatError);
+    expect(() => rebuildManifest(dir)).toThrow(/both framed .* and lines/);
+    fs.rmSync(path.join(dir, '002', '00000000000000000099.log'));
+    expect(fs.existsSync(manifestFile(dir))).toBe(false);
+    // no segments at all
+    const empty = logDir();
+    fs.mkdirSync(path.join(empty, '000'), { recursive: true });
+    expect(() => rebuildManifest(empty)).toThrow(/no segments/);
+    await expect(openLog({ dir: empty })).rejects.toBeInstanceOf(LogFormatError);
+    expect(() => rebuildManifest(logDir())).toThrow(InvalidArgumentError); // no such directory
+    // and not under an open log
+    expect(rebuildManifest(dir)).toMatchObject({ shards: 3, format: 'framed' });
+    const log = await openLog({ dir });
+    fs.rmSync(manifestFile(dir));
+    expect(() => rebuildManifest(dir)).toThrow(LogLockedError);
+    await log.close();
+    expect(fs.readdirSync(dir).filter((n) => n.startsWith('shardlog'))).toEqual([]);
+  });
+});
+
+describe('the manifest id', () => {
+  it('a new log gets a random UUID, kept across opens and exposed as log.id', async () => {
+    const dir = logDir();
+    const log = await openLog({ dir, shards: 1 });
+    expect(log.id).toMatch(UUID);
+    await log.close();
+    const m = JSON.parse(fs.readFileSync(manifestFile(dir), 'utf8'));
+    expect(m.id).toBe(log.id);
+    const again = await openLog({ dir });
+    expect(again.id).toBe(log.id);
+    await again.close();
+    const other = await openLog({ dir: logDir(), shards: 1 });
+    expect(other.id).not.toBe(log.id);
+    await other.close();
+  });
+
+  it('a manifest without one (an older log) gets one at the next writable open, written durably; readers leave it alone', async () => {
+    const dir = logDir();
+    await writtenLog(dir, 2, 4);
+    const { id: _dropped, ...old } = JSON.parse(fs.readFileSync(manifestFile(dir), 'utf8'));
+    fs.writeFileSync(manifestFile(dir), JSON.stringify(old));
+    expect([...readLogSync({ dir })]).toHaveLength(4);
+    expect(JSON.parse(fs.readFileSync(manifestFile(dir), 'utf8')).id).toBeUndefined();
+    const log = await openLog({ dir });
+    expect(log.id).toMatch(UUID);
+    const m = JSON.parse(fs.readFileSync(manifestFile(dir), 'utf8'));
+    expect(m).toEqual({ ...old, id: log.id });
+    await log.close();
+    expect(fs.readdirSync(dir).sort()).toEqual(['000', '001', 'shardlog.json']); // no temp file left
+    const again = await openLog({ dir });
+    expect(again.id).toBe(log.id);
+    await again.close();
+  });
+});
+
+describe('a path that cannot hold a log', () => {
+  function expectOpenError(e: unknown, where: string, codes: string[]): void {
+    expect(e).toBeInstanceOf(LogOpenError);
+    expect(e).toBeInstanceOf(ShardlogError);
+    expect(e).toMatchObject({ code: 'ERR_SHARDLOG_OPEN' });
+    expect((e as Error).message).toContain(where);
+    expect(codes).toContain(((e as Error).cause as NodeJS.ErrnoException).code);
+  }
+
+  it('a file, or a path under a file: LogOpenError with the system error as cause', async () => {
+    const file = path.join(tmpDir(), 'a-file');
+    fs.writeFileSync(file, 'not a log');
+    expectOpenError(await openError({ dir: file }), file, ['EEXIST', 'ENOTDIR']);
+    expectOpenError(await openError({ dir: path.join(file, 'log') }), file, ['ENOTDIR']);
+    expect(fs.readFileSync(file, 'utf8')).toBe('not a log');
+  });
+
+  it('a read-only file system: LogOpenError (EROFS), for a new log and for an existing one', async () => {
+    if (process.getuid?.() !== 0) throw new Error('this test mounts a small read-only tmpfs, which needs root: run it as root');
+    const mnt = tmpDir();
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]);
+    try {
+      const dir = path.join(mnt, 'log');
+      await writtenLog(dir, 1, 3);
+      execFileSync('mount', ['-o', 'remount,ro', mnt]);
+      expectOpenError(await openError({ dir }), dir, ['EROFS']);
+      expectOpenError(await openError({ dir: path.join(mnt, 'new') }), path.join(mnt, 'new'), ['EROFS']);
+      expect([...readLogSync({ dir })].map((e) => e.text())).toEqual(['entry 0\n', 'entry 1\n', 'entry 2\n']); // still readable
+      expect(segmentFiles(dir)).toHaveLength(1);
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+  });
+
+  it('a directory without permission: LogOpenError (EACCES)', async () => {
+    if (process.getuid?.() !== 0) throw new Error('this test runs a child as user nobody (root ignores permissions), which needs root: run it as root');
+    const base = tmpDir();
+    fs.chmodSync(base, 0o755);
+    const locked = path.join(base, 'no-write');
+    fs.mkdirSync(locked, { mode: 0o555 });
+    const existing = path.join(base, 'log');
+    await writtenLog(existing, 1, 1);
+    fs.chmodSync(existing, 0o555);
+    const script = [
+      "import('@shardlog/core').then(async ({ openLog }) => {",
+      '  const out = [];',
+      '  for (const dir of process.argv.slice(1)) {',
+      '    try { await (await openLog({ dir })).close(); out.push({ opened: true }); }',
+      '    catch (e) { out.push({ name: e.name, code: e.code, message: e.message, cause: e.cause?.code }); }',
+      '  }',
+      '  process.stdout.write(JSON.stringify(out));',
+      '});',
+    ].join('\n');
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script, path.join(locked, 'log'), existing], {
+      uid: 65534,
+      gid: 65534,
+      cwd: path.join(import.meta.dirname, 'fixtures'),
+    });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    await new Promise((r) => child.once('close', r));
+    expect(stderr).toBe('');
+    const [fresh, old] = JSON.parse(stdout);
+    for (const [r, where] of [
+      [fresh, path.join(locked, 'log')],
+      [old, existing],
+    ]) {
+      expect(r).toMatchObject({ name: 'LogOpenError', code: 'ERR_SHARDLOG_OPEN', cause: 'EACCES' });
+      expect(r.message).toContain(where);
+    }
+    expect(fs.readdirSync(existing).sort()).toEqual(['000', 'shardlog.json']);
+  });
+});
