@@ -128,4 +128,21 @@ describe('shardlog usage errors exit 2', () => {
     expect(fs.readdirSync(path.join(withFiles, 'sub'))).toEqual([]);
     expect(fs.existsSync(path.join(empty, 'nothing-here'))).toBe(false);
   });
+
+  it('recover on shard directories without a manifest points at --rebuild-manifest, which restores the log', async () => {
+    const dir = logDir();
+    await writeLog(dir, 12, { shards: 2 });
+    fs.rmSync(path.join(dir, 'shardlog.json'));
+    const refused = await runCli(['recover', dir]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/no manifest .*shardlog recover --rebuild-manifest/);
+    expect(fs.existsSync(path.join(dir, 'shardlog.json'))).toBe(false);
+    const r = await runCli(['recover', dir, '--rebuild-manifest', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/rebuilt .*framed, 2 shards/);
+    expect(JSON.parse(r.stdout).map((s: { records: number }) => s.records).reduce((a: number, b: number) => a + b, 0)).toBe(12);
+    const c = await runCli(['cat', dir]);
+    expect(c.code).toBe(0);
+    expect(c.stdout.trim().split('\n')).toHaveLength(12);
+  });
 });

@@ -1,7 +1,7 @@
 /** `shardlog recover DIR`: open the log (which recovers it), print the recovery report, close. */
 import { parseArgs } from 'node:util';
 import { InvalidArgumentError, type ShardRecovery } from '@shardlog/workers';
-import { openLog } from '@shardlog/core';
+import { openLog, rebuildManifest } from '@shardlog/core';
 import { dirArg, requireLog } from '../args.js';
 import type { Command } from '../command.js';
 
@@ -15,10 +15,10 @@ export function describeRecovery(r: ShardRecovery): string[] {
 
 export const recoverCommand: Command = {
   name: 'recover',
-  usage: 'recover DIR [--skip-corrupt] [--verify-all] [--json]',
+  usage: 'recover DIR [--skip-corrupt] [--verify-all] [--rebuild-manifest] [--json]',
   summary: 'run recovery (cut torn tails) and print what it did',
   help: [
-    'Usage: shardlog recover DIR [--skip-corrupt] [--verify-all] [--json]',
+    'Usage: shardlog recover DIR [--skip-corrupt] [--verify-all] [--rebuild-manifest] [--json]',
     '',
     'Open the log, which runs recovery exactly as openLog does (check every segment header, scan',
     "each shard's last segment, cut a torn tail), print the report and close. Takes the log's lock:",
@@ -30,18 +30,23 @@ export const recoverCommand: Command = {
     'Options:',
     '  --skip-corrupt  skip corrupt records (counted in the report) instead of refusing',
     "  --verify-all    also check every record of every other segment first (openLog's verify: 'all')",
+    '  --rebuild-manifest  the manifest (shardlog.json) is missing or damaged: derive it from the',
+    '                  segments first (format from their extensions, shard count from the shard',
+    '                  directories; refused when that is ambiguous), then recover',
     '  --json          print the report as JSON',
     '  -h, --help      this help',
   ].join('\n'),
   async run(args) {
     const { values, positionals } = parseArgs({
       args,
-      options: { 'skip-corrupt': { type: 'boolean' }, 'verify-all': { type: 'boolean' }, json: { type: 'boolean' } },
+      options: { 'skip-corrupt': { type: 'boolean' }, 'verify-all': { type: 'boolean' }, 'rebuild-manifest': { type: 'boolean' }, json: { type: 'boolean' } },
       allowPositionals: true,
     });
     const dir = dirArg(positionals);
-    const m = requireLog(dir);
-    if (!m) throw new InvalidArgumentError(`no log at ${dir} (no manifest)`);
+    const rebuilt = values['rebuild-manifest'] ? rebuildManifest(dir) : undefined;
+    if (rebuilt) process.stderr.write(`rebuilt ${dir}/shardlog.json: ${rebuilt.format}, ${rebuilt.shards} shards, id ${rebuilt.id}\n`);
+    const m = rebuilt ?? requireLog(dir);
+    if (!m) throw new InvalidArgumentError(`${dir} has no manifest (shardlog.json): run shardlog recover --rebuild-manifest ${dir} to derive it from the segments`);
     const log = await openLog({ dir, format: m.format, skipCorrupt: values['skip-corrupt'] ?? false, verify: values['verify-all'] ? 'all' : 'tail' });
     const report = log.recovery;
     await log.close();
