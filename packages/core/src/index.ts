@@ -29,4 +29,5 @@ export { registerMetrics, type MetricsOptions, type RegisteredMetrics, type Prom
 export { verifyLog, type VerifyOptions, type VerifyReport, type VerifyError } from './verify.js';
 export { ShardCursor, type FollowOptions } from './follow.js';
 export type { RetentionResult, RemovedSegment } from './retention.js';
+export { readHolds, writeHold, removeHold, holdFile, heldSeqs, HOLDS_DIR, type Hold } from './holds.js';
 export type { SegmentCheck, VerifyIssue } from '@shardlog/workers';

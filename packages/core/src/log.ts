@@ -2,6 +2,7 @@
  * openLog and the Log: starts one writer thread per shard, recovers, and hands out producers.
  * The Log is itself the main thread's producer (append/appendMany/durable come from Producer).
  */
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -336,7 +337,7 @@ export async function openLog(options: OpenOptions): Promise<Log> {
       shards = manifest.shards;
     } else {
       shards = o.shards ?? defaultShards();
-      const m: Manifest = { shardlog: MANIFEST_VERSION, format: o.format, shards, created: new Date().toISOString() };
+      const m: Manifest = { shardlog: MANIFEST_VERSION, format: o.format, shards, created: new Date().toISOString(), id: randomUUID() };
       writeFileDurable(path.join(dir, MANIFEST_FILE), JSON.stringify(m, null, 2) + '\n');
     }
     const verified = o.verify === 'all' && o.format === 'framed' ? await verifyBeforeOpen(dir, shards, o.skipCorrupt) : undefined;

@@ -25,6 +25,8 @@ export interface Manifest {
   format: Format;
   shards: number;
   created: string;
+  /** The log's identity (a random UUID), written when the log is created. Older logs have none. */
+  id?: string;
 }
 
 export function shardDirName(shard: number): string {
