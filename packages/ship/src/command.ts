@@ -1,0 +1,161 @@
+/**
+ * `shardlog ship DIR --server nats://host:port --stream NAME ...`: ship a log directory (written by
+ * another process, or by nobody) to JetStream until interrupted, with a progress line per second on
+ * stderr; with --verify, compare the log and the stream entry by entry instead (exit 1 on any
+ * difference). Usage errors exit 2, failures 1.
+ */
+import * as fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { InvalidArgumentError } from '@shardlog/workers';
+import { shipLog, type ShipStats } from './shipper.js';
+import { verifyShipped } from './verify.js';
+
+export const SHIP_HELP = [
+  'Usage: shardlog ship DIR --server nats://host:port --stream NAME [--subject-prefix P] [--verify] [--json]',
+  '',
+  'Ship every durable entry of the log in DIR to a NATS JetStream stream, exactly once, in order per',
+  'shard (subject <prefix>.<shard>), until interrupted. DIR may be written by another process: its',
+  'files are polled, and each segment is fdatasynced before records read from it are shipped, so',
+  'nothing shipped can be cut by a later recovery. It resumes from the stream itself (the last',
+  'message per subject), waits and retries while the server is slow or gone, and fails (exit 1) when',
+  'the server refuses (stream missing or full, permissions). A retention hold in DIR/holds/ keeps',
+  'truncateBefore() from removing entries the stream has not acknowledged.',
+  '',
+  'Options:',
+  '  --server URL          NATS server (repeat for several); required',
+  '  --stream NAME         JetStream stream; required',
+  '  --subject-prefix P    subjects are P.<shard> (default shardlog)',
+  '  --create-stream       create the stream (subjects P.>) if it does not exist',
+  '  --verify              compare the log and the stream entry by entry; exit 1 on a difference',
+  '  --json                print a JSON summary on stdout at the end',
+  '  --no-hold             keep no retention hold',
+  '  --hold-name NAME      the hold file name (default ship-<stream>-<prefix>)',
+  '  --max-batch-bytes N   entry bytes per message at most (default 65536)',
+  '  --max-batch-entries N entries per message at most (default 4096; 1: a message per entry)',
+  '  --poll-ms MS          how often to look for new records (default 100)',
+  '  --timeout-ms MS       publish acknowledgement timeout before a retry (default 5000)',
+  '  --quiet               no progress lines',
+  '  -h, --help            this help',
+].join('\n');
+
+function num(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} takes a positive number, got ${v}`);
+  return n;
+}
+
+export function progressLine(s: ShipStats): string {
+  const shards = s.shards.map((x) => `${x.shard}:${x.shippedSeq}`).join(' ');
+  const wait = s.waitingFor ? `, waiting for ${s.waitingFor}` : '';
+  return `ship: ${s.state}, ${Math.round(s.entriesPerSec)} entries/s, shipped seq ${shards || '-'}, lag ${s.lagEntries} entries ${s.lagBytes} bytes, buffered ${s.bufferedBytes} bytes${wait}`;
+}
+
+function summary(s: ShipStats): object {
+  return {
+    state: s.state,
+    shippedEntries: s.shippedEntries,
+    shippedBytes: s.shippedBytes,
+    messages: s.messages,
+    shards: s.shards.map((x) => ({ shard: x.shard, subject: x.subject, shippedSeq: x.shippedSeq, streamSeq: x.streamSeq, retries: x.retries })),
+    lagEntries: s.lagEntries,
+    lagBytes: s.lagBytes,
+    error: s.error ? { message: s.error.message, code: (s.error as { code?: string }).code } : undefined,
+  };
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      server: { type: 'string', multiple: true },
+      stream: { type: 'string' },
+      'subject-prefix': { type: 'string' },
+      'create-stream': { type: 'boolean' },
+      verify: { type: 'boolean' },
+      json: { type: 'boolean' },
+      'no-hold': { type: 'boolean' },
+      'hold-name': { type: 'string' },
+      'max-batch-bytes': { type: 'string' },
+      'max-batch-entries': { type: 'string' },
+      'poll-ms': { type: 'string' },
+      'timeout-ms': { type: 'string' },
+      quiet: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: true,
+  });
+  if (values.help) {
+    process.stdout.write(SHIP_HELP + '\n');
+    return 0;
+  }
+  const dir = positionals[0];
+  if (!dir) throw new InvalidArgumentError('missing DIR');
+  if (positionals.length > 1) throw new InvalidArgumentError(`unexpected argument '${positionals[1]}'`);
+  if (!fs.existsSync(dir)) throw new InvalidArgumentError(`no log at ${dir}`);
+  if (!values.server?.length) throw new InvalidArgumentError('missing --server nats://host:port');
+  if (!values.stream) throw new InvalidArgumentError('missing --stream NAME');
+  const servers = values.server;
+  const subjectPrefix = values['subject-prefix'];
+
+  if (values.verify) {
+    const r = await verifyShipped({ dir, servers, stream: values.stream, subjectPrefix });
+    if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
+    else {
+      process.stdout.write(`${r.ok ? 'OK' : 'DIFFERENT'}: ${r.matched} entries match, ${r.differences} differences, ${r.notYetShipped} not yet shipped, ${r.retired} only in the stream (removed from the log by retention); shipped seq per shard ${r.shipped.join(' ')}\n`);
+      for (const d of r.listed) process.stdout.write(`  seq ${d.seq} (shard ${d.shard}): ${d.problem}\n`);
+    }
+    return r.ok ? 0 : 1;
+  }
+
+  const shipper = shipLog({
+    dir,
+    servers,
+    stream: values.stream,
+    subjectPrefix,
+    createStream: values['create-stream'] ?? false,
+    hold: !values['no-hold'],
+    holdName: values['hold-name'],
+    maxBatchBytes: num(values['max-batch-bytes'], '--max-batch-bytes'),
+    maxBatchEntries: num(values['max-batch-entries'], '--max-batch-entries'),
+    pollMs: num(values['poll-ms'], '--poll-ms'),
+    timeoutMs: num(values['timeout-ms'], '--timeout-ms'),
+  });
+  const onSignal = () => void shipper.stop();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const timer = values.quiet ? undefined : setInterval(() => process.stderr.write(progressLine(shipper.stats()) + '\n'), 1000);
+  try {
+    await shipper.done;
+  } catch {
+    // reported below
+  } finally {
+    if (timer) clearInterval(timer);
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+  const s = shipper.stats();
+  if (!values.quiet) process.stderr.write(progressLine(s) + '\n');
+  if (values.json) process.stdout.write(JSON.stringify(summary(s)) + '\n');
+  if (s.error) {
+    const code = (s.error as { code?: string }).code;
+    process.stderr.write(`shardlog ship: ${s.error.message}${code ? ` [${code}]` : ''}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+/** Run `shardlog ship` with these arguments (after the command name); resolves to the exit code. */
+export async function runShipCommand(argv: string[]): Promise<number> {
+  try {
+    return await run(argv);
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    process.stderr.write(`shardlog ship: ${err.message}${err.code ? ` [${err.code}]` : ''}\n`);
+    if (err.code === 'ERR_SHARDLOG_INVALID_ARGUMENT' || (err.code ?? '').startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`Run 'shardlog ship --help' for usage.\n`);
+      return 2;
+    }
+    return 1;
+  }
+}
