@@ -61,7 +61,8 @@ export async function shippedSubjects(jsm: JetStreamManager, stream: string, pre
 
 /** One shard's entries, decoded from its messages, up to stream seq `endSeq`. */
 async function* shardEntries(js: JetStreamClient, stream: string, subject: string, shard: number, endSeq: number, fromSeq: number, logId: { id?: string }): AsyncGenerator<StreamEntry> {
-  const consumer = await js.consumers.get(stream, { filter_subjects: [subject] });
+  // a string, not an array: servers before 2.10 take one filter subject
+  const consumer = await js.consumers.get(stream, { filter_subjects: subject });
   let msgs: ConsumerMessages | undefined;
   try {
     msgs = await consumer.consume({ max_messages: 256 });

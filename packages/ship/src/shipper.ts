@@ -277,7 +277,17 @@ export class Shipper {
     await Promise.all(senders.map((s) => s.resume()));
     if (this.holdName) this.writeHoldNow();
     const shipped = senders.map((s) => s.shippedSeq);
-    this.source = this.log ? new LogSource(this.log, shipped) : new DirSource(this.dir, shipped, this.o.pollMs);
+    this.source = this.log ? this.logSource(this.log, shipped) : new DirSource(this.dir, shipped, this.o.pollMs);
+  }
+
+  /** follow() the log; if it was closed meanwhile, its files hold everything (close syncs): read them to the end. */
+  private logSource(log: Log, shipped: number[]): EntrySource {
+    try {
+      return new LogSource(log, shipped);
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ERR_SHARDLOG_CLOSED') throw e;
+      return new DirSource(this.dir, shipped, this.o.pollMs, true);
+    }
   }
 
   /** Read entries into the shard queues while there is room. */

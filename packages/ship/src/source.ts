@@ -68,6 +68,8 @@ export class DirSource implements EntrySource {
     private readonly dir: string,
     shipped: number[],
     private readonly pollMs: number,
+    /** End (pull() gives null) at the first poll that finds nothing: for a log that was closed. */
+    private readonly untilDry = false,
     private readonly maxChunk = 4096,
   ) {
     this.cursors = shipped.map((seq, s) => new ShardCursor(dir, s, seq + 1));
@@ -81,6 +83,7 @@ export class DirSource implements EntrySource {
     this.poll++;
     for (let s = 0; s < this.cursors.length; s++) this.readShard(s, out);
     if (out.length === 0) {
+      if (this.untilDry) return null;
       this.checkStuck();
       await new Promise((r) => setTimeout(r, this.pollMs));
     }
