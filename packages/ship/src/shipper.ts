@@ -368,7 +368,8 @@ export class Shipper {
     }));
     const waits = [this.startWaiting, ...shards.map((s) => s.waitingFor)].filter((w): w is string => !!w);
     if (this.state === 'shipping' && this.bufferedBytes >= this.o.maxBufferedBytes && waits.length === 0) {
-      waits.push(`acknowledgements: the buffer is full (${this.bufferedBytes} of ${this.o.maxBufferedBytes} bytes)`);
+      const inFlight = shards.filter((x) => x.inFlight).length;
+      waits.push(`the NATS server to acknowledge (${inFlight} publishes in flight; reading paused: ${this.bufferedBytes} of ${this.o.maxBufferedBytes} buffered bytes)`);
     }
     const mean = this.readEntries > 0 ? this.readBytes / this.readEntries : 0;
     let lagEntries = this.bufferedEntries;
