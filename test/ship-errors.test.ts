@@ -1,0 +1,115 @@
+/**
+ * What a shipper refuses to do, loudly: a stream that does not exist (unless asked to create it), a
+ * stream that is full, a subject the stream does not take, a subject holding another log's
+ * messages, a log without an id; the command's usage errors (exit 2); and the prom-client gauges.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
+import { openLog } from '@shardlog/core';
+import { registerShipMetrics, shipLog, ShipError } from '@shardlog/ship';
+import { logDir, REPO_ROOT } from './helpers.js';
+import { createStream, startNats } from './ship-support.js';
+
+const BIN = path.join(REPO_ROOT, 'packages/ship/bin/shardlog-ship.js');
+
+async function smallLog(n = 10, shards = 1) {
+  const dir = logDir();
+  const log = await openLog({ dir, shards });
+  for (let i = 0; i < n; i++) log.append(`e${i}`);
+  await log.close();
+  return dir;
+}
+
+describe('shipper refusals', () => {
+  it('a missing stream fails with ERR_SHARDLOG_SHIP_NO_STREAM, createStream creates it', async () => {
+    const nats = await startNats();
+    const dir = await smallLog();
+    const s = shipLog({ dir, servers: nats.url, stream: 'NOPE' });
+    await expect(s.done).rejects.toMatchObject({ code: 'ERR_SHARDLOG_SHIP_NO_STREAM' });
+    expect(s.stats().state).toBe('failed');
+    expect(s.stats().error).toBeInstanceOf(ShipError);
+    const c = shipLog({ dir, servers: nats.url, stream: 'NOPE', createStream: true, pollMs: 10 });
+    await c.ready;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(c.stats().shards[0].shippedSeq).toBe(10);
+    await c.stop();
+  });
+
+  it("a full stream (max_msgs, discard new) fails with the server's reason and code", async () => {
+    const nats = await startNats();
+    await createStream(nats.url, 'FULL', 'shardlog', { max_msgs: 3, discard: 'new' });
+    const dir = await smallLog(10);
+    const s = shipLog({ dir, servers: nats.url, stream: 'FULL', maxBatchEntries: 1 });
+    const err = (await s.done.catch((e: unknown) => e)) as ShipError;
+    expect(err).toBeInstanceOf(ShipError);
+    expect(err.code).toBe('ERR_SHARDLOG_SHIP_REFUSED');
+    expect(err.message).toMatch(/maximum messages exceeded/);
+    expect(err.serverCode).toBeGreaterThan(10000);
+    expect(s.stats().shards[0].shippedSeq).toBe(3); // what got in stays in; nothing dropped silently
+  });
+
+  it('a stream that does not take the subject, and a subject holding another log, are refused', async () => {
+    const nats = await startNats();
+    await createStream(nats.url, 'OTHER', 'other');
+    const dir = await smallLog(5);
+    const s = shipLog({ dir, servers: nats.url, stream: 'OTHER' });
+    await expect(s.done).rejects.toMatchObject({ code: 'ERR_SHARDLOG_SHIP_REFUSED', message: expect.stringMatching(/does not take subject 'shardlog.0'/) });
+
+    await createStream(nats.url, 'SHARED', 'shared');
+    const first = shipLog({ dir, servers: nats.url, stream: 'SHARED', subjectPrefix: 'shared', pollMs: 10 });
+    await first.ready;
+    await new Promise((r) => setTimeout(r, 200));
+    await first.stop();
+    const otherLog = await smallLog(5);
+    const second = shipLog({ dir: otherLog, servers: nats.url, stream: 'SHARED', subjectPrefix: 'shared' });
+    await expect(second.done).rejects.toMatchObject({ code: 'ERR_SHARDLOG_SHIP_FOREIGN' });
+  });
+
+  it('a log without an id cannot be shipped', async () => {
+    const dir = await smallLog(1);
+    const file = path.join(dir, 'shardlog.json');
+    const m = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    expect(m.id).toMatch(/^[0-9a-f-]{36}$/);
+    delete m.id;
+    fs.writeFileSync(file, JSON.stringify(m));
+    expect(() => shipLog({ dir, servers: 'nats://127.0.0.1:1', stream: 'X' })).toThrow(expect.objectContaining({ code: 'ERR_SHARDLOG_SHIP_NO_LOG_ID' }));
+  });
+
+  it('the command: usage errors exit 2, --help exits 0, a refusal exits 1 with the code, --json summary', async () => {
+    const run = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
+    const dir = await smallLog(4, 2);
+    expect(run('--help').stdout).toMatch(/Usage: shardlog ship DIR --server/);
+    expect(run().status).toBe(2);
+    expect(run(dir, '--stream', 'S').stderr).toMatch(/missing --server/);
+    expect(run(dir, '--server', 'nats://127.0.0.1:1').status).toBe(2);
+    expect(run(dir, '--server', 'nats://127.0.0.1:1', '--stream', 'S', '--bogus').status).toBe(2);
+    expect(run(path.join(dir, 'nothing'), '--server', 'nats://127.0.0.1:1', '--stream', 'S').status).toBe(2);
+    const nats = await startNats();
+    const r = run(dir, '--server', nats.url, '--stream', 'MISSING', '--json');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/\[ERR_SHARDLOG_SHIP_NO_STREAM\]/);
+    expect(JSON.parse(r.stdout)).toMatchObject({ state: 'failed', error: { code: 'ERR_SHARDLOG_SHIP_NO_STREAM' } });
+  });
+
+  it('registerShipMetrics exports the stats as gauges', async () => {
+    const nats = await startNats();
+    const dir = await smallLog(6, 2);
+    const s = shipLog({ dir, servers: nats.url, stream: 'M', createStream: true, pollMs: 10 });
+    const registry = new Registry();
+    const reg = registerShipMetrics(s, registry, { labels: { stream: 'M' } });
+    await s.ready;
+    await new Promise((r) => setTimeout(r, 300));
+    const text = await registry.metrics();
+    const seqs = s.stats().shards.map((x) => x.shippedSeq);
+    expect(seqs.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    for (const [i, seq] of seqs.entries()) expect(text).toContain(`shardlog_ship_shipped_seq{stream="M",shard="${i}"} ${seq}`);
+    expect(text).toContain('shardlog_ship_shipped_entries{stream="M"} 6');
+    expect(text).toMatch(/shardlog_ship_state\{stream="M",state="shipping"\} 1/);
+    await s.stop();
+    reg.unregister();
+    expect(await registry.metrics()).toBe('\n');
+  });
+});
