@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openLog, readLog, type Log } from '@shardlog/core';
@@ -126,14 +127,25 @@ describe('shipping through faults', () => {
     const dir = logDir();
     const log = await openLog({ dir, shards: 2 });
     const app = appender(log, 10);
+    const holdFile = path.join(dir, 'holds', 'ship-KILL-shardlog.json');
     let seed = 12345;
     const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
     let shippedByChildren = 0;
     for (let round = 0; round < 20; round++) {
+      const holdIno = () => {
+        try {
+          return fs.statSync(holdFile).ino;
+        } catch {
+          return -1;
+        }
+      };
+      const ino = holdIno();
       const child = spawn(process.execPath, [BIN, dir, '--server', nats.url, '--stream', 'KILL', '--poll-ms', '10', '--max-batch-entries', '16', '--quiet'], { stdio: ['ignore', 'ignore', 'pipe'] });
       let err = '';
       child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-      await sleep(150 + rand() * 250);
+      // the shipper writes its hold once it has resumed from the stream: from then on, kill it at a random moment
+      await until(() => holdIno() !== ino || child.exitCode !== null, 'the shipper to start');
+      await sleep(rand() * 250);
       expect(child.exitCode, err).toBe(null); // still running: it only stops when told
       child.kill('SIGKILL');
       await once(child, 'exit');

@@ -31,6 +31,8 @@ export interface SenderHost {
   stopping(): boolean;
   /** Called when entries left the queue (acknowledged, or found already shipped). */
   released(entries: number, bytes: number, acked: number): void;
+  /** An acknowledgement: the stream holds this shard up to seq. */
+  shipped(shard: number, seq: number): void;
   /** Set or clear what the sender is waiting for (for stats and progress). */
   waiting(shard: number, what: string | undefined): void;
 }
@@ -74,7 +76,10 @@ export class ShardSender {
       try {
         const l = await lastShipped(this.n, this.cfg.stream, this.subject, this.cfg.logId);
         this.streamSeq = l.streamSeq;
-        if (l.seq > this.shippedSeq) this.shippedSeq = l.seq;
+        if (l.seq > this.shippedSeq) {
+          this.shippedSeq = l.seq;
+          this.host.shipped(this.shard, l.seq);
+        }
         this.setWaiting(undefined);
         this.dropShipped();
         return;
@@ -199,6 +204,7 @@ export class ShardSender {
       const n = end - this.head;
       this.head = end;
       this.release(n, bytes, n);
+      this.host.shipped(this.shard, last);
       return;
     }
   }

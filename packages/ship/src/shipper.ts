@@ -47,6 +47,8 @@ export interface ShipOptions {
   pollMs?: number;
   /** How often to rewrite the hold file while shipping, ms. Default 1000. */
   holdIntervalMs?: number;
+  /** Called after each acknowledgement: every entry of `shard` up to `seq` is in the stream. */
+  onShipped?: (shard: number, seq: number) => void;
 }
 
 export interface ShardShipStats {
@@ -100,7 +102,8 @@ export class Shipper {
   readonly dir: string;
   readonly logId: string;
   readonly holdName: string | undefined;
-  private readonly o: Required<Omit<ShipOptions, 'log' | 'dir' | 'holdName'>>;
+  private readonly o: Required<Omit<ShipOptions, 'log' | 'dir' | 'holdName' | 'onShipped'>>;
+  private readonly onShipped: ((shard: number, seq: number) => void) | undefined;
   private readonly log: Log | undefined;
   private n: Nats | undefined;
   private senders: ShardSender[] = [];
@@ -124,6 +127,7 @@ export class Shipper {
   private rateAt = { t: performance.now(), n: 0 };
   private readonly rateTimer: NodeJS.Timeout;
   private holdWritten = '';
+  private holdNap: { timer: NodeJS.Timeout; wake: () => void } | undefined;
 
   /** @internal use shipLog */
   constructor(o: ShipOptions) {
@@ -152,6 +156,7 @@ export class Shipper {
       holdIntervalMs: pos('holdIntervalMs', 1000),
     };
     this.log = o.log;
+    this.onShipped = o.onShipped;
     this.dir = path.resolve(o.log ? o.log.dir : o.dir!);
     if (o.log && o.log.format !== 'framed') throw new InvalidArgumentError(`shipLog ships framed logs; ${this.dir} is in '${o.log.format}' format`);
     const m = readManifest(this.dir);
@@ -183,6 +188,8 @@ export class Shipper {
   /** Stop: no new publishes; the ones in flight finish (or time out). Resolves when stopped (never rejects). */
   async stop(): Promise<void> {
     this.stopRequested = true;
+    this.source?.interrupt();
+    this.wakeHoldLoop();
     this.stopWake?.();
     this.roomWake?.();
     for (const s of this.senders) s.poke();
@@ -193,9 +200,18 @@ export class Shipper {
   private fail(e: unknown): void {
     if (!this.error) this.error = e as Error;
     this.stopRequested = true;
+    this.source?.interrupt();
+    this.wakeHoldLoop();
     this.stopWake?.();
     this.roomWake?.();
     for (const s of this.senders) s.poke();
+  }
+
+  private wakeHoldLoop(): void {
+    if (this.holdNap) {
+      clearTimeout(this.holdNap.timer);
+      this.holdNap.wake();
+    }
   }
 
   private stopping(): boolean {
@@ -261,6 +277,7 @@ export class Shipper {
     const host: SenderHost = {
       stopping: () => this.stopping(),
       released: (entries, bytes, acked) => this.released(entries, bytes, acked),
+      shipped: (shard, seq) => this.onShipped?.(shard, seq),
       waiting: () => {},
     };
     const cfg = {
@@ -298,8 +315,8 @@ export class Shipper {
         await new Promise<void>((r) => (this.roomWake = r));
         continue;
       }
-      const got = await Promise.race([src.pull(), this.stopSignal]);
-      if (got === 'stop') return;
+      const got = await src.pull(this.o.maxBufferedBytes - this.bufferedBytes); // stop() interrupts a pull that waits
+      if (this.stopping()) return;
       if (got === null) {
         this.sourceEnded = true;
         return;
@@ -334,7 +351,8 @@ export class Shipper {
   private async holdLoop(): Promise<void> {
     if (!this.holdName) return;
     while (!this.stopping()) {
-      await Promise.race([sleep(this.o.holdIntervalMs), this.stopSignal]);
+      await new Promise<void>((r) => (this.holdNap = { timer: setTimeout(r, this.o.holdIntervalMs), wake: r }));
+      this.holdNap = undefined;
       this.writeHoldNow();
     }
   }

@@ -14,8 +14,13 @@ import { ShardCursor, type Log, type LogEntry } from '@shardlog/core';
 import { listSegments } from '@shardlog/workers';
 
 export interface EntrySource {
-  /** Entries (in seq order within each shard); [] if none came within a poll; null once the source ended. */
-  pull(): Promise<LogEntry[] | null>;
+  /**
+   * Entries (in seq order within each shard), about `maxBytes` of entry bytes at most (always at
+   * least one entry when there is one); [] if none came within a poll; null once the source ended.
+   */
+  pull(maxBytes: number): Promise<LogEntry[] | null>;
+  /** Make a pending pull() resolve soon (with what there is, maybe []). */
+  interrupt(): void;
   /** Bytes in the files past what was read (DirSource), or undefined if unknown. */
   unreadBytes(): number | undefined;
   close(): void;
@@ -31,9 +36,23 @@ function firstAbove(dir: string, shard: number, after: number): number | undefin
   }
 }
 
-/** Log.follow() from the lowest seq any shard still has to ship. */
+/**
+ * Log.follow() from the lowest seq any shard still has to ship. A loop moves what follow() yields
+ * into a bounded array, so pull() hands over everything that arrived since the last call.
+ */
 export class LogSource implements EntrySource {
   private readonly it: AsyncGenerator<LogEntry>;
+  private buf: LogEntry[] = [];
+  private head = 0;
+  private bufBytes = 0;
+  private ended = false;
+  private failure: { e: unknown } | undefined;
+  private waiter: (() => void) | undefined;
+  private space: (() => void) | undefined;
+  private closed = false;
+  /** What the loop reads ahead of pull(), at most (bytes; one entry more at most). */
+  private static readonly AHEAD_BYTES = 256 * 1024;
+
   constructor(log: Log, shipped: number[]) {
     // Start at the lowest unshipped seq found in the files (a shard with nothing unshipped does not
     // hold the start back: anything it gets later has a seq >= the log's next seq).
@@ -43,15 +62,70 @@ export class LogSource implements EntrySource {
       if (f !== undefined && f < from) from = f;
     }
     this.it = log.follow({ fromSeq: from });
+    void this.loop();
   }
-  async pull(): Promise<LogEntry[] | null> {
-    const r = await this.it.next();
-    return r.done ? null : [r.value];
+
+  private async loop(): Promise<void> {
+    try {
+      for await (const e of this.it) {
+        this.buf.push(e);
+        this.bufBytes += e.data.length;
+        if (this.buf.length - this.head === 1) this.wake();
+        if (this.bufBytes >= LogSource.AHEAD_BYTES) await new Promise<void>((r) => (this.space = r));
+        if (this.closed) return;
+      }
+      this.ended = true;
+    } catch (e) {
+      this.failure = { e };
+    }
+    this.wake();
   }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+
+  async pull(maxBytes: number): Promise<LogEntry[] | null> {
+    if (this.buf.length === this.head && !this.ended && !this.failure && !this.closed) await new Promise<void>((r) => (this.waiter = r));
+    if (this.buf.length > this.head) {
+      let end = this.head;
+      let bytes = 0;
+      while (end < this.buf.length && (end === this.head || bytes + this.buf[end].data.length <= maxBytes)) bytes += this.buf[end++].data.length;
+      const out = this.buf.slice(this.head, end);
+      this.head = end;
+      this.bufBytes -= bytes;
+      if (this.head === this.buf.length) {
+        this.buf = [];
+        this.head = 0;
+      }
+      if (this.bufBytes < LogSource.AHEAD_BYTES) {
+        const s = this.space;
+        this.space = undefined;
+        s?.();
+      }
+      return out;
+    }
+    if (this.failure) throw this.failure.e;
+    return this.ended || this.closed ? null : [];
+  }
+
+  interrupt(): void {
+    this.wake();
+  }
+
   unreadBytes(): undefined {
     return undefined;
   }
+
   close(): void {
+    this.closed = true;
+    this.wake();
+    const s = this.space;
+    this.space = undefined;
+    s?.();
+    // a pending next() of follow() ends with the log's next entry or its close
     void this.it.return(undefined).catch(() => {});
   }
 }
@@ -63,6 +137,7 @@ export class DirSource implements EntrySource {
   private readonly stuckAt: string[];
   private poll = 0;
   private closed = false;
+  private nap: { timer: NodeJS.Timeout; wake: () => void } | undefined;
 
   constructor(
     private readonly dir: string,
@@ -77,17 +152,26 @@ export class DirSource implements EntrySource {
     this.stuckAt = shipped.map(() => '');
   }
 
-  async pull(): Promise<LogEntry[] | null> {
+  async pull(maxBytes: number): Promise<LogEntry[] | null> {
     if (this.closed) return null;
     const out: LogEntry[] = [];
     this.poll++;
-    for (let s = 0; s < this.cursors.length; s++) this.readShard(s, out);
+    const budget = { bytes: maxBytes };
+    for (let s = 0; s < this.cursors.length; s++) this.readShard(s, out, budget);
     if (out.length === 0) {
       if (this.untilDry) return null;
       this.checkStuck();
-      await new Promise((r) => setTimeout(r, this.pollMs));
+      await new Promise<void>((r) => (this.nap = { timer: setTimeout(r, this.pollMs), wake: r }));
+      this.nap = undefined;
     }
     return out;
+  }
+
+  interrupt(): void {
+    if (this.nap) {
+      clearTimeout(this.nap.timer);
+      this.nap.wake();
+    }
   }
 
   /**
@@ -95,13 +179,16 @@ export class DirSource implements EntrySource {
    * segment the cursor left behind needs nothing: the writer syncs a segment before it creates the
    * next one.
    */
-  private readShard(s: number, out: LogEntry[]): void {
+  private readShard(s: number, out: LogEntry[], budget: { bytes: number }): void {
     const c = this.cursors[s];
     const start = out.length;
-    for (let n = 0; n < this.maxChunk; n++) {
+    // each shard gets a share of the budget, and at least one entry (the cursor stays where it stopped)
+    let share = Math.max(1, Math.floor(budget.bytes / this.cursors.length));
+    for (let n = 0; n < this.maxChunk && share > 0; n++) {
       const e = c.next(Number.MAX_SAFE_INTEGER, this.poll);
       if (!e) break;
       out.push(e);
+      share -= e.data.length;
     }
     if (out.length > start) this.syncFile(s, c.position.file);
   }
