@@ -3,7 +3,8 @@
  * stream that is full, a subject the stream does not take, a subject holding another log's
  * messages, a log without an id; the command's usage errors (exit 2); and the prom-client gauges.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -68,6 +69,22 @@ describe('shipper refusals', () => {
     await expect(second.done).rejects.toMatchObject({ code: 'ERR_SHARDLOG_SHIP_FOREIGN' });
   });
 
+  it('a publish the account may not make fails with the permissions violation', async () => {
+    const conf = path.join(logDir('nats-conf'), 'server.conf');
+    fs.mkdirSync(path.dirname(conf), { recursive: true });
+    fs.writeFileSync(
+      conf,
+      `accounts { A: { jetstream: enabled, users: [
+        { user: ship, password: pw, permissions: { publish: { allow: ["$JS.API.>", "_INBOX.>"] }, subscribe: { allow: ["_INBOX.>"] } } }
+        { user: admin, password: pw } ] } }\n`,
+    );
+    const nats = await startNats(['-c', conf]);
+    await createStream(nats.url, 'PERM', 'shardlog', {}, { user: 'admin', pass: 'pw' });
+    const dir = await smallLog(3);
+    const s = shipLog({ dir, servers: nats.url, stream: 'PERM', nats: { user: 'ship', pass: 'pw' } });
+    await expect(s.done).rejects.toMatchObject({ code: 'ERR_SHARDLOG_SHIP_REFUSED', message: expect.stringMatching(/Permissions Violation for Publish to "shardlog.0"/) });
+  });
+
   it('a log without an id cannot be shipped', async () => {
     const dir = await smallLog(1);
     const file = path.join(dir, 'shardlog.json');
@@ -92,6 +109,25 @@ describe('shipper refusals', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/\[ERR_SHARDLOG_SHIP_NO_STREAM\]/);
     expect(JSON.parse(r.stdout)).toMatchObject({ state: 'failed', error: { code: 'ERR_SHARDLOG_SHIP_NO_STREAM' } });
+  });
+
+  it('the command prints a progress line per second, stops on SIGTERM with exit 0, and sums up in JSON', async () => {
+    const nats = await startNats();
+    const dir = await smallLog(8, 2);
+    const child = spawn(process.execPath, [BIN, dir, '--server', nats.url, '--stream', 'PROG', '--create-stream', '--json', '--poll-ms', '10'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const t0 = Date.now();
+    while (!/shipped seq 0:\d+ 1:\d+, lag 0 entries/.test(err) && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGTERM');
+    const [code] = (await once(child, 'exit')) as [number];
+    expect(code, err).toBe(0);
+    expect(err).toMatch(/^ship: (shipping|waiting), \d+ entries\/s, shipped seq 0:\d+ 1:\d+, lag 0 entries 0 bytes, buffered 0 bytes$/m);
+    const summary = JSON.parse(out);
+    expect(summary).toMatchObject({ state: 'stopped', shippedEntries: 8 });
+    expect(summary.shards.map((x: { shippedSeq: number }) => x.shippedSeq).sort()).toEqual([7, 8]);
   });
 
   it('registerShipMetrics exports the stats as gauges', async () => {

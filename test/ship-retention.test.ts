@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openLog, readHolds, readLog } from '@shardlog/core';
+import { shipLog } from '@shardlog/ship';
 import { logDir, REPO_ROOT, segmentFiles } from './helpers.js';
 import { createStream, startNats, streamEntries, until } from './ship-support.js';
 
@@ -74,6 +75,20 @@ describe('retention holds', () => {
     // a hold that cannot be read stops retention rather than being ignored
     fs.writeFileSync(path.join(dir, 'holds', 'broken.json'), '{');
     await expect(log.truncateBefore(log.nextSeq)).rejects.toMatchObject({ code: 'ERR_SHARDLOG_FORMAT' });
+    await log.close();
+  });
+
+  it('hold: false keeps no hold file', async () => {
+    const nats = await startNats();
+    const dir = logDir();
+    const log = await openLog({ dir, shards: 1, segmentBytes: 4096 });
+    for (let i = 0; i < 200; i++) log.append(`entry ${i} ${'.'.repeat(40)}`);
+    const s = shipLog({ log, servers: nats.url, stream: 'NOHOLD', createStream: true, hold: false });
+    await s.ready;
+    await until(() => s.stats().shards[0]?.shippedSeq === 200, 'shipping');
+    await s.stop();
+    expect(fs.existsSync(path.join(dir, 'holds'))).toBe(false);
+    expect(readHolds(dir)).toEqual([]);
     await log.close();
   });
 });

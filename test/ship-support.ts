@@ -103,13 +103,13 @@ export async function startNats(extraArgs: string[] = []): Promise<NatsServer> {
 }
 
 /** Connect to a server (for checks and stream set-up). */
-export function natsConnect(url: string): Promise<NatsConnection> {
-  return connect({ servers: url, name: 'shardlog-test' });
+export function natsConnect(url: string, auth: { user?: string; pass?: string } = {}): Promise<NatsConnection> {
+  return connect({ servers: url, name: 'shardlog-test', ...auth });
 }
 
 /** Create a stream taking `<prefix>.>`, with extra config. */
-export async function createStream(url: string, name: string, prefix = 'shardlog', extra: Record<string, unknown> = {}): Promise<void> {
-  const nc = await natsConnect(url);
+export async function createStream(url: string, name: string, prefix = 'shardlog', extra: Record<string, unknown> = {}, auth: { user?: string; pass?: string } = {}): Promise<void> {
+  const nc = await natsConnect(url, auth);
   try {
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name, subjects: [`${prefix}.>`], ...extra });

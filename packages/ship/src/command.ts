@@ -26,6 +26,7 @@ export const SHIP_HELP = [
   '  --stream NAME         JetStream stream; required',
   '  --subject-prefix P    subjects are P.<shard> (default shardlog)',
   '  --create-stream       create the stream (subjects P.>) if it does not exist',
+  '  --user U --password P credentials for the server (or --token T)',
   '  --verify              compare the log and the stream entry by entry; exit 1 on a difference',
   '  --json                print a JSON summary on stdout at the end',
   '  --no-hold             keep no retention hold',
@@ -72,6 +73,9 @@ async function run(argv: string[]): Promise<number> {
       stream: { type: 'string' },
       'subject-prefix': { type: 'string' },
       'create-stream': { type: 'boolean' },
+      user: { type: 'string' },
+      password: { type: 'string' },
+      token: { type: 'string' },
       verify: { type: 'boolean' },
       json: { type: 'boolean' },
       'no-hold': { type: 'boolean' },
@@ -97,9 +101,10 @@ async function run(argv: string[]): Promise<number> {
   if (!values.stream) throw new InvalidArgumentError('missing --stream NAME');
   const servers = values.server;
   const subjectPrefix = values['subject-prefix'];
+  const nats = { user: values.user, pass: values.password, token: values.token };
 
   if (values.verify) {
-    const r = await verifyShipped({ dir, servers, stream: values.stream, subjectPrefix });
+    const r = await verifyShipped({ dir, servers, stream: values.stream, subjectPrefix, nats });
     if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
     else {
       process.stdout.write(`${r.ok ? 'OK' : 'DIFFERENT'}: ${r.matched} entries match, ${r.differences} differences, ${r.notYetShipped} not yet shipped, ${r.retired} only in the stream (removed from the log by retention); shipped seq per shard ${r.shipped.join(' ')}\n`);
@@ -114,6 +119,7 @@ async function run(argv: string[]): Promise<number> {
     stream: values.stream,
     subjectPrefix,
     createStream: values['create-stream'] ?? false,
+    nats,
     hold: !values['no-hold'],
     holdName: values['hold-name'],
     maxBatchBytes: num(values['max-batch-bytes'], '--max-batch-bytes'),

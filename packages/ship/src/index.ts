@@ -12,5 +12,6 @@ export { readJetStream, StreamEntry, type ReadJetStreamOptions } from './read.js
 export { verifyShipped, type VerifyShippedOptions, type VerifyShippedReport, type ShipDifference } from './verify.js';
 export { registerShipMetrics, type ShipMetricsOptions } from './metrics.js';
 export { ShipError, type ShipErrorCode } from './errors.js';
+export type { NatsOptions } from './nats.js';
 export { encodeBatch, decodeBatch, msgId, parseMsgId, BATCH_VERSION, type ShipEntry } from './batch.js';
 export { runShipCommand } from './command.js';

@@ -3,7 +3,7 @@
  * checking or creating the stream, reading a subject's last shipped message back, and sorting the
  * client's errors into "the server refused" (fail loudly) and "the server is slow or gone" (wait).
  */
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, JetStreamApiError, JetStreamApiCodes, type JetStreamClient, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream';
 import { parseMsgId } from './batch.js';
 import { ShipError } from './errors.js';
@@ -19,11 +19,17 @@ export interface ConnectOptions {
   /** Request timeout in ms (publish acks, API calls). */
   timeoutMs: number;
   name?: string;
+  /** More connection options (user/pass, token, authenticator, tls...). */
+  extra?: NatsOptions;
 }
+
+/** Connection options passed through to the NATS client (credentials, TLS...). */
+export type NatsOptions = Omit<NodeConnectionOptions, 'servers'>;
 
 /** Connect, waiting for a server that is not up yet, and reconnecting forever after. */
 export async function connectNats(o: ConnectOptions): Promise<Nats> {
   const nc = await connect({
+    ...o.extra,
     servers: o.servers,
     name: o.name ?? 'shardlog-ship',
     waitOnFirstConnect: true,
@@ -41,6 +47,14 @@ export async function connectNats(o: ConnectOptions): Promise<Nats> {
 /** True for errors that say the server refused (as opposed to: no answer in time, no connection). */
 export function isRefusal(e: unknown): e is JetStreamApiError {
   return e instanceof JetStreamApiError;
+}
+
+/** A permissions violation the server sent for this publish or request (it comes as the cause). */
+export function permissionError(e: unknown): Error | undefined {
+  for (let x = e, i = 0; x instanceof Error && i < 4; x = (x as { cause?: unknown }).cause, i++) {
+    if (x.constructor.name === 'PermissionViolationError' || /permissions violation/i.test(x.message)) return x;
+  }
+  return undefined;
 }
 
 export function isWrongLastSequence(e: unknown): boolean {

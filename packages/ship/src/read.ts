@@ -11,6 +11,7 @@ import type { LogEntry } from '@shardlog/core';
 import { InvalidArgumentError } from '@shardlog/workers';
 import { decodeBatch, parseMsgId } from './batch.js';
 import { ShipError } from './errors.js';
+import type { NatsOptions } from './nats.js';
 
 export interface ReadJetStreamOptions {
   servers: string | string[];
@@ -19,6 +20,8 @@ export interface ReadJetStreamOptions {
   subjectPrefix?: string;
   /** First seq to yield. Default: the first in the stream. */
   fromSeq?: number;
+  /** More NATS connection options (credentials, tls...). */
+  nats?: NatsOptions;
   /** An existing connection to use (it is left open) instead of `servers`. */
   connection?: NatsConnection;
   /** Only entries of this log id (default: whatever the messages say; a mix is an error). */
@@ -90,7 +93,7 @@ export async function* readJetStream(options: ReadJetStreamOptions): AsyncGenera
   const prefix = options.subjectPrefix ?? 'shardlog';
   const fromSeq = options.fromSeq ?? 0;
   if (!Number.isSafeInteger(fromSeq) || fromSeq < 0) throw new InvalidArgumentError(`fromSeq must be a non-negative integer, got ${String(options.fromSeq)}`);
-  const nc = options.connection ?? (await connect({ servers: options.servers, name: 'shardlog-read' }));
+  const nc = options.connection ?? (await connect({ name: 'shardlog-read', ...options.nats, servers: options.servers }));
   const iters: AsyncGenerator<StreamEntry>[] = [];
   try {
     const jsm = await jetstreamManager(nc);

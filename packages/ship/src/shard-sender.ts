@@ -14,7 +14,7 @@
 import type { PubAck } from '@nats-io/jetstream';
 import { encodeBatch, entryOverhead, msgId, type ShipEntry } from './batch.js';
 import { ShipError } from './errors.js';
-import { isNoResponders, isRefusal, isWrongLastSequence, lastShipped, refused, ensureStream, type Nats } from './nats.js';
+import { isNoResponders, isRefusal, permissionError, isWrongLastSequence, lastShipped, refused, ensureStream, type Nats } from './nats.js';
 
 export interface SenderConfig {
   stream: string;
@@ -181,6 +181,8 @@ export class ShardSender {
           return;
         }
         if (isRefusal(e)) throw refused(e, `publishing seqs ${first}-${last} to '${this.subject}'`);
+        const denied = permissionError(e);
+        if (denied) throw new ShipError('ERR_SHARDLOG_SHIP_REFUSED', `publishing to '${this.subject}': the server refused: ${denied.message}`, { cause: e });
         if (isNoResponders(e)) await this.checkStream(); // throws if the stream is gone
         if (this.host.stopping()) return;
         this.retries++;

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { writeHold, type Log } from '@shardlog/core';
 import { InvalidArgumentError, readManifest } from '@shardlog/workers';
 import { ShipError } from './errors.js';
-import { connectNats, ensureStream, type Nats } from './nats.js';
+import { connectNats, ensureStream, type Nats, type NatsOptions } from './nats.js';
 import { ShardSender, backoff, type SenderHost } from './shard-sender.js';
 import { DirSource, LogSource, type EntrySource } from './source.js';
 
@@ -29,6 +29,8 @@ export interface ShipOptions {
   stream: string;
   /** Subjects are `<subjectPrefix>.<shard>`. Default 'shardlog'. */
   subjectPrefix?: string;
+  /** More NATS connection options: credentials (user/pass, token, authenticator), tls, name... */
+  nats?: NatsOptions;
   /** Create the stream (subjects `<prefix>.>`, server defaults otherwise) if it does not exist. Default false. */
   createStream?: boolean;
   /** Keep a retention hold in `<dir>/holds/<holdName>.json`. Default true. */
@@ -102,7 +104,8 @@ export class Shipper {
   readonly dir: string;
   readonly logId: string;
   readonly holdName: string | undefined;
-  private readonly o: Required<Omit<ShipOptions, 'log' | 'dir' | 'holdName' | 'onShipped'>>;
+  private readonly o: Required<Omit<ShipOptions, 'log' | 'dir' | 'holdName' | 'onShipped' | 'nats'>>;
+  private readonly natsOptions: NatsOptions | undefined;
   private readonly onShipped: ((shard: number, seq: number) => void) | undefined;
   private readonly log: Log | undefined;
   private n: Nats | undefined;
@@ -157,6 +160,7 @@ export class Shipper {
     };
     this.log = o.log;
     this.onShipped = o.onShipped;
+    this.natsOptions = o.nats;
     this.dir = path.resolve(o.log ? o.log.dir : o.dir!);
     if (o.log && o.log.format !== 'framed') throw new InvalidArgumentError(`shipLog ships framed logs; ${this.dir} is in '${o.log.format}' format`);
     const m = readManifest(this.dir);
@@ -259,7 +263,7 @@ export class Shipper {
   private async start(): Promise<void> {
     const servers = Array.isArray(this.o.servers) ? this.o.servers.join(', ') : this.o.servers;
     this.startWaiting = `the NATS server at ${servers}`;
-    const n = await Promise.race([connectNats({ servers: this.o.servers, timeoutMs: this.o.timeoutMs }), this.stopSignal]);
+    const n = await Promise.race([connectNats({ servers: this.o.servers, timeoutMs: this.o.timeoutMs, extra: this.natsOptions }), this.stopSignal]);
     if (n === 'stop') return;
     this.n = n;
     for (let attempt = 0; ; attempt++) {

@@ -9,7 +9,7 @@ import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { readLog, type LogEntry } from '@shardlog/core';
 import { InvalidArgumentError, listSegments, readManifest } from '@shardlog/workers';
-import { lastShipped } from './nats.js';
+import { lastShipped, type NatsOptions } from './nats.js';
 import { readJetStream } from './read.js';
 import { ShipError } from './errors.js';
 
@@ -18,6 +18,8 @@ export interface VerifyShippedOptions {
   servers: string | string[];
   stream: string;
   subjectPrefix?: string;
+  /** More NATS connection options (credentials, tls...). */
+  nats?: NatsOptions;
   /** Differences to list at most (all are counted). Default 20. */
   maxListed?: number;
 }
@@ -51,7 +53,7 @@ export async function verifyShipped(o: VerifyShippedOptions): Promise<VerifyShip
   const m = readManifest(o.dir);
   if (!m) throw new InvalidArgumentError(`no log at ${o.dir}`);
   if (!m.id) throw new ShipError('ERR_SHARDLOG_SHIP_NO_LOG_ID', `log ${o.dir} has no id in its shardlog.json: it cannot have been shipped`);
-  const nc = await connect({ servers: o.servers, name: 'shardlog-verify' });
+  const nc = await connect({ name: 'shardlog-verify', ...o.nats, servers: o.servers });
   const maxListed = o.maxListed ?? 20;
   const r: VerifyShippedReport = { ok: true, matched: 0, notYetShipped: 0, retired: 0, differences: 0, listed: [], shipped: [] };
   const diff = (seq: number, shard: number, problem: string) => {
