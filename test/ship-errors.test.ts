@@ -85,6 +85,24 @@ describe('shipper refusals', () => {
     await expect(s.done).rejects.toMatchObject({ code: 'ERR_SHARDLOG_SHIP_REFUSED', message: expect.stringMatching(/Permissions Violation for Publish to "shardlog.0"/) });
   });
 
+  it('started while no server runs: waits and says so, ships once the server comes, stops cleanly while waiting', async () => {
+    const nats = await startNats();
+    await nats.kill();
+    const dir = await smallLog(5);
+    const idle = shipLog({ dir, servers: nats.url, stream: 'LATE', createStream: true, pollMs: 10 });
+    const s = shipLog({ dir, servers: nats.url, stream: 'LATE', createStream: true, pollMs: 10 });
+    await new Promise((r) => setTimeout(r, 400));
+    expect(s.stats()).toMatchObject({ state: 'starting', waitingFor: expect.stringMatching(/^the NATS server at nats:\/\/127.0.0.1:\d+ \(connection refused/) });
+    await idle.stop();
+    expect(idle.stats().state).toBe('stopped');
+    await nats.start();
+    await s.ready;
+    const t0 = Date.now();
+    while (s.stats().shards[0]?.shippedSeq !== 5 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 20));
+    expect(s.stats().shards[0].shippedSeq).toBe(5);
+    await s.stop();
+  });
+
   it('a log without an id cannot be shipped', async () => {
     const dir = await smallLog(1);
     const file = path.join(dir, 'shardlog.json');

@@ -26,22 +26,38 @@ export interface ConnectOptions {
 /** Connection options passed through to the NATS client (credentials, TLS...). */
 export type NatsOptions = Omit<NodeConnectionOptions, 'servers'>;
 
-/** Connect, waiting for a server that is not up yet, and reconnecting forever after. */
-export async function connectNats(o: ConnectOptions): Promise<Nats> {
-  const nc = await connect({
-    ...o.extra,
-    servers: o.servers,
-    name: o.name ?? 'shardlog-ship',
-    waitOnFirstConnect: true,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 250,
-    pingInterval: 2000,
-    maxPingOut: 2,
-    timeout: o.timeoutMs,
-  });
-  const jsm = await jetstreamManager(nc, { timeout: o.timeoutMs, checkAPI: false });
-  const js = jetstream(nc, { timeout: o.timeoutMs });
-  return { nc, js, jsm };
+/**
+ * Connect, retrying with backoff while no server answers (until `stopping()`: then undefined), and
+ * reconnecting forever once connected. Other connect errors (bad credentials...) are thrown.
+ */
+export async function connectNats(o: ConnectOptions, stopping: () => boolean, onWait: (why: string) => void): Promise<Nats | undefined> {
+  for (let attempt = 0; !stopping(); attempt++) {
+    let nc: NatsConnection;
+    try {
+      nc = await connect({
+        name: 'shardlog-ship',
+        ...o.extra,
+        servers: o.servers,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+        pingInterval: 2000,
+        maxPingOut: 2,
+        timeout: o.timeoutMs,
+      });
+    } catch (e) {
+      const err = e as Error;
+      if (!/connection refused|timeout|ECONNRESET|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|closed/i.test(err.message)) {
+        throw new ShipError('ERR_SHARDLOG_SHIP_REFUSED', `connecting to ${String(o.servers)}: ${err.message}`, { cause: e });
+      }
+      onWait(`the NATS server at ${String(o.servers)} (${err.message}; attempt ${attempt + 1})`);
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** Math.min(attempt, 5))));
+      continue;
+    }
+    const jsm = await jetstreamManager(nc, { timeout: o.timeoutMs, checkAPI: false });
+    const js = jetstream(nc, { timeout: o.timeoutMs });
+    return { nc, js, jsm };
+  }
+  return undefined;
 }
 
 /** True for errors that say the server refused (as opposed to: no answer in time, no connection). */

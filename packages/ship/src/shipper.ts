@@ -112,8 +112,6 @@ export class Shipper {
   private senders: ShardSender[] = [];
   private source: EntrySource | undefined;
   private stopRequested = false;
-  private stopWake: (() => void) | undefined;
-  private readonly stopSignal: Promise<'stop'>;
   private state: ShipState = 'starting';
   private error: Error | undefined;
   private startWaiting: string | undefined;
@@ -172,7 +170,6 @@ export class Shipper {
     this.logId = m.id;
     this.holdName = this.o.hold ? (o.holdName ?? `ship-${this.o.stream}-${prefix}`) : undefined;
     this.shards = m.shards;
-    this.stopSignal = new Promise((r) => (this.stopWake = () => r('stop')));
     this.rateTimer = setInterval(() => this.tickRate(), 1000);
     this.rateTimer.unref();
     let readyOk!: () => void;
@@ -194,7 +191,6 @@ export class Shipper {
     this.stopRequested = true;
     this.source?.interrupt();
     this.wakeHoldLoop();
-    this.stopWake?.();
     this.roomWake?.();
     for (const s of this.senders) s.poke();
     await this.done.catch(() => {});
@@ -206,7 +202,6 @@ export class Shipper {
     this.stopRequested = true;
     this.source?.interrupt();
     this.wakeHoldLoop();
-    this.stopWake?.();
     this.roomWake?.();
     for (const s of this.senders) s.poke();
   }
@@ -263,8 +258,8 @@ export class Shipper {
   private async start(): Promise<void> {
     const servers = Array.isArray(this.o.servers) ? this.o.servers.join(', ') : this.o.servers;
     this.startWaiting = `the NATS server at ${servers}`;
-    const n = await Promise.race([connectNats({ servers: this.o.servers, timeoutMs: this.o.timeoutMs, extra: this.natsOptions }), this.stopSignal]);
-    if (n === 'stop') return;
+    const n = await connectNats({ servers: this.o.servers, timeoutMs: this.o.timeoutMs, extra: this.natsOptions }, () => this.stopping(), (why) => (this.startWaiting = why));
+    if (!n) return;
     this.n = n;
     for (let attempt = 0; ; attempt++) {
       try {
