@@ -97,7 +97,7 @@ export interface ShipStats {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Shipper {
-  /** Resolves once connected and resumed from the stream; rejects if that fails. */
+  /** Resolves once connected and resumed from the stream (or stopped before that); rejects if that fails. */
   readonly ready: Promise<void>;
   /** Resolves when the shipper has stopped; rejects with the failure (a ShipError, or the log's error). */
   readonly done: Promise<void>;
@@ -108,6 +108,7 @@ export class Shipper {
   private readonly natsOptions: NatsOptions | undefined;
   private readonly onShipped: ((shard: number, seq: number) => void) | undefined;
   private readonly log: Log | undefined;
+  private readonly shards: number;
   private n: Nats | undefined;
   private senders: ShardSender[] = [];
   private source: EntrySource | undefined;
@@ -184,8 +185,6 @@ export class Shipper {
     this.done.catch(() => {});
   }
 
-  private readonly shards: number;
-
   /** Stop: no new publishes; the ones in flight finish (or time out). Resolves when stopped (never rejects). */
   async stop(): Promise<void> {
     this.stopRequested = true;
@@ -234,6 +233,7 @@ export class Shipper {
         for (const s of this.senders) s.poke();
         await senders;
         this.stopRequested = true;
+        this.wakeHoldLoop();
         await holds;
       }
     } catch (e) {
