@@ -119,6 +119,8 @@ describe('shipping through faults', () => {
     // both really shipped: each got some messages in, and lost some races
     expect(a.stats().messages).toBeGreaterThan(0);
     expect(b.stats().messages).toBeGreaterThan(0);
+    const conflicts = [...a.stats().shards, ...b.stats().shards].reduce((n, s) => n + s.conflicts, 0);
+    expect(conflicts).toBeGreaterThan(0);
   });
 
   it('the shipper process SIGKILLed at random moments 20 times, restarted: nothing lost, nothing twice', async () => {

@@ -58,7 +58,7 @@ function summary(s: ShipStats): object {
     shippedEntries: s.shippedEntries,
     shippedBytes: s.shippedBytes,
     messages: s.messages,
-    shards: s.shards.map((x) => ({ shard: x.shard, subject: x.subject, shippedSeq: x.shippedSeq, streamSeq: x.streamSeq, retries: x.retries })),
+    shards: s.shards.map((x) => ({ shard: x.shard, subject: x.subject, shippedSeq: x.shippedSeq, streamSeq: x.streamSeq, retries: x.retries, conflicts: x.conflicts })),
     lagEntries: s.lagEntries,
     lagBytes: s.lagBytes,
     error: s.error ? { message: s.error.message, code: (s.error as { code?: string }).code } : undefined,

@@ -41,6 +41,7 @@ const SHARD_GAUGES: [string, string, ShardNumeric][] = [
   ['shipped_seq', 'Highest seq of the shard the stream has acknowledged.', 'shippedSeq'],
   ['stream_seq', "Stream sequence of the shard subject's last message.", 'streamSeq'],
   ['retries', 'Publishes retried (no answer in time, server gone).', 'retries'],
+  ['conflicts', 'Publishes the stream already had (another shipper, or an earlier attempt); shipping resumed after them.', 'conflicts'],
 ];
 
 const STATES: ShipState[] = ['starting', 'shipping', 'waiting', 'stopped', 'failed'];

@@ -47,6 +47,8 @@ export class ShardSender {
   streamSeq = 0;
   messages = 0;
   retries = 0;
+  /** Publishes the stream turned down as already done (wrong last sequence, duplicate): someone else shipped. */
+  conflicts = 0;
   inFlight = false;
   waitingFor: string | undefined;
   private queue: ShipEntry[] = [];
@@ -175,6 +177,7 @@ export class ShardSender {
       } catch (e) {
         this.inFlight = false;
         if (isWrongLastSequence(e)) {
+          this.conflicts++;
           // someone else shipped to this subject (another shipper, or our own earlier attempt
           // after the dedup window): read where the stream stands and go on after it
           await this.resume();
@@ -193,6 +196,7 @@ export class ShardSender {
       this.inFlight = false;
       this.setWaiting(undefined);
       if (ack.duplicate) {
+        this.conflicts++;
         // this exact message is in the stream already (an earlier attempt got in): the subject
         // may have moved on since, so read its last message back
         await this.resume();

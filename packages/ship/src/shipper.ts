@@ -65,6 +65,8 @@ export interface ShardShipStats {
   inFlight: boolean;
   messages: number;
   retries: number;
+  /** Publishes turned down because the stream already had them (another shipper, or an earlier attempt): resumed after. */
+  conflicts: number;
   waitingFor: string | undefined;
 }
 
@@ -381,6 +383,7 @@ export class Shipper {
       inFlight: s.inFlight,
       messages: s.messages,
       retries: s.retries,
+      conflicts: s.conflicts,
       waitingFor: s.waitingFor,
     }));
     const waits = [this.startWaiting, ...shards.map((s) => s.waitingFor)].filter((w): w is string => !!w);
