@@ -11,7 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { openLog, readHolds, readLog } from '@shardlog/core';
 import { shipLog } from '@shardlog/ship';
 import { logDir, REPO_ROOT, segmentFiles } from './helpers.js';
-import { createStream, startNats, streamEntries, until } from './ship-support.js';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { createStream, natsConnect, startNats, streamEntries, until } from './ship-support.js';
 
 const BIN = path.join(REPO_ROOT, 'packages/ship/bin/shardlog-ship.js');
 
@@ -89,6 +90,28 @@ describe('retention holds', () => {
     await s.stop();
     expect(fs.existsSync(path.join(dir, 'holds'))).toBe(false);
     expect(readHolds(dir)).toEqual([]);
+    await log.close();
+  });
+
+  it("a subject the stream emptied (purge, max_age) is not shipped again: the shipper's hold is a floor", async () => {
+    const nats = await startNats();
+    await createStream(nats.url, 'AGED');
+    const dir = logDir();
+    const log = await openLog({ dir, shards: 1 });
+    for (let i = 0; i < 20; i++) log.append(`e${i}`);
+    await log.durable();
+    const first = shipLog({ dir, servers: nats.url, stream: 'AGED', pollMs: 10 });
+    await until(() => first.stats().shards[0]?.shippedSeq === 20, 'shipping');
+    await first.stop();
+    const nc = await natsConnect(nats.url);
+    await (await jetstreamManager(nc)).streams.purge('AGED');
+    await nc.close();
+    log.append('new');
+    await log.durable();
+    const again = shipLog({ dir, servers: nats.url, stream: 'AGED', pollMs: 10 });
+    await until(() => again.stats().shards[0]?.shippedSeq === 21, 'shipping the new entry');
+    await again.stop();
+    expect((await streamEntries(nats.url, 'AGED')).map((e) => e.seq)).toEqual([21]);
     await log.close();
   });
 });

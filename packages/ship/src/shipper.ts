@@ -11,7 +11,7 @@
  * truncateBefore() never removes what the stream does not have yet.
  */
 import * as path from 'node:path';
-import { writeHold, type Log } from '@shardlog/core';
+import { readHolds, writeHold, type Log } from '@shardlog/core';
 import { InvalidArgumentError, readManifest } from '@shardlog/workers';
 import { ShipError } from './errors.js';
 import { connectNats, ensureStream, type Nats, type NatsOptions } from './nats.js';
@@ -292,6 +292,10 @@ export class Shipper {
     };
     const senders = Array.from({ length: this.shards }, (_, s) => new ShardSender(s, n, cfg, host));
     this.senders = senders;
+    // The stream decides where shipping resumes; this shipper's own hold (which only ever lags the
+    // stream) is a floor, so a subject the stream's limits emptied (max_age...) is not shipped again.
+    const mine = this.holdName ? readHolds(this.dir).find((h) => h.holder === this.holdName && h.logId === this.logId) : undefined;
+    if (mine) for (const s of senders) s.shippedSeq = mine.shipped[s.shard] ?? 0;
     await Promise.all(senders.map((s) => s.resume()));
     if (this.holdName) this.writeHoldNow();
     const shipped = senders.map((s) => s.shippedSeq);
