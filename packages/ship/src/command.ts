@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '@shardlog/workers';
 import { shipLog, type ShipStats } from './shipper.js';
 import { verifyShipped } from './verify.js';
+import type { NatsOptions } from './nats.js';
 
 export const SHIP_HELP = [
   'Usage: shardlog ship DIR --server nats://host:port --stream NAME [--subject-prefix P] [--verify] [--json]',
@@ -65,72 +66,81 @@ function summary(s: ShipStats): object {
   };
 }
 
-async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      server: { type: 'string', multiple: true },
-      stream: { type: 'string' },
-      'subject-prefix': { type: 'string' },
-      'create-stream': { type: 'boolean' },
-      user: { type: 'string' },
-      password: { type: 'string' },
-      token: { type: 'string' },
-      verify: { type: 'boolean' },
-      json: { type: 'boolean' },
-      'no-hold': { type: 'boolean' },
-      'hold-name': { type: 'string' },
-      'max-batch-bytes': { type: 'string' },
-      'max-batch-entries': { type: 'string' },
-      'poll-ms': { type: 'string' },
-      'timeout-ms': { type: 'string' },
-      quiet: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    allowPositionals: true,
-  });
-  if (values.help) {
-    process.stdout.write(SHIP_HELP + '\n');
-    return 0;
-  }
+const OPTIONS = {
+  server: { type: 'string', multiple: true },
+  stream: { type: 'string' },
+  'subject-prefix': { type: 'string' },
+  'create-stream': { type: 'boolean' },
+  user: { type: 'string' },
+  password: { type: 'string' },
+  token: { type: 'string' },
+  verify: { type: 'boolean' },
+  json: { type: 'boolean' },
+  'no-hold': { type: 'boolean' },
+  'hold-name': { type: 'string' },
+  'max-batch-bytes': { type: 'string' },
+  'max-batch-entries': { type: 'string' },
+  'poll-ms': { type: 'string' },
+  'timeout-ms': { type: 'string' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+interface Parsed {
+  dir: string;
+  servers: string[];
+  stream: string;
+  subjectPrefix: string | undefined;
+  nats: NatsOptions;
+  values: Values;
+}
+
+/** The arguments, checked (usage errors are InvalidArgumentError: exit 2); undefined for --help. */
+function parse(argv: string[]): Parsed | undefined {
+  const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
+  if (values.help) return undefined;
   const dir = positionals[0];
   if (!dir) throw new InvalidArgumentError('missing DIR');
   if (positionals.length > 1) throw new InvalidArgumentError(`unexpected argument '${positionals[1]}'`);
   if (!fs.existsSync(dir)) throw new InvalidArgumentError(`no log at ${dir}`);
   if (!values.server?.length) throw new InvalidArgumentError('missing --server nats://host:port');
   if (!values.stream) throw new InvalidArgumentError('missing --stream NAME');
-  const servers = values.server;
-  const subjectPrefix = values['subject-prefix'];
   const nats = { user: values.user, pass: values.password, token: values.token };
+  return { dir, servers: values.server, stream: values.stream, subjectPrefix: values['subject-prefix'], nats, values };
+}
 
-  if (values.verify) {
-    const r = await verifyShipped({ dir, servers, stream: values.stream, subjectPrefix, nats });
-    if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
-    else {
-      process.stdout.write(`${r.ok ? 'OK' : 'DIFFERENT'}: ${r.matched} entries match, ${r.differences} differences, ${r.notYetShipped} not yet shipped, ${r.retired} only in the stream (removed from the log by retention); shipped seq per shard ${r.shipped.join(' ')}\n`);
-      for (const d of r.listed) process.stdout.write(`  seq ${d.seq} (shard ${d.shard}): ${d.problem}\n`);
-    }
-    return r.ok ? 0 : 1;
+async function runVerify(p: Parsed): Promise<number> {
+  const r = await verifyShipped({ dir: p.dir, servers: p.servers, stream: p.stream, subjectPrefix: p.subjectPrefix, nats: p.nats });
+  if (p.values.json) process.stdout.write(JSON.stringify(r) + '\n');
+  else {
+    process.stdout.write(`${r.ok ? 'OK' : 'DIFFERENT'}: ${r.matched} entries match, ${r.differences} differences, ${r.notYetShipped} not yet shipped, ${r.retired} only in the stream (removed from the log by retention); shipped seq per shard ${r.shipped.join(' ')}\n`);
+    for (const d of r.listed) process.stdout.write(`  seq ${d.seq} (shard ${d.shard}): ${d.problem}\n`);
   }
+  return r.ok ? 0 : 1;
+}
 
+async function runShip(p: Parsed): Promise<number> {
+  const v = p.values;
   const shipper = shipLog({
-    dir,
-    servers,
-    stream: values.stream,
-    subjectPrefix,
-    createStream: values['create-stream'] ?? false,
-    nats,
-    hold: !values['no-hold'],
-    holdName: values['hold-name'],
-    maxBatchBytes: num(values['max-batch-bytes'], '--max-batch-bytes'),
-    maxBatchEntries: num(values['max-batch-entries'], '--max-batch-entries'),
-    pollMs: num(values['poll-ms'], '--poll-ms'),
-    timeoutMs: num(values['timeout-ms'], '--timeout-ms'),
+    dir: p.dir,
+    servers: p.servers,
+    stream: p.stream,
+    subjectPrefix: p.subjectPrefix,
+    createStream: v['create-stream'] ?? false,
+    nats: p.nats,
+    hold: !v['no-hold'],
+    holdName: v['hold-name'],
+    maxBatchBytes: num(v['max-batch-bytes'], '--max-batch-bytes'),
+    maxBatchEntries: num(v['max-batch-entries'], '--max-batch-entries'),
+    pollMs: num(v['poll-ms'], '--poll-ms'),
+    timeoutMs: num(v['timeout-ms'], '--timeout-ms'),
   });
   const onSignal = () => void shipper.stop();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const timer = values.quiet ? undefined : setInterval(() => process.stderr.write(progressLine(shipper.stats()) + '\n'), 1000);
+  const timer = v.quiet ? undefined : setInterval(() => process.stderr.write(progressLine(shipper.stats()) + '\n'), 1000);
   try {
     await shipper.done;
   } catch {
@@ -141,14 +151,23 @@ async function run(argv: string[]): Promise<number> {
     process.removeListener('SIGTERM', onSignal);
   }
   const s = shipper.stats();
-  if (!values.quiet) process.stderr.write(progressLine(s) + '\n');
-  if (values.json) process.stdout.write(JSON.stringify(summary(s)) + '\n');
+  if (!v.quiet) process.stderr.write(progressLine(s) + '\n');
+  if (v.json) process.stdout.write(JSON.stringify(summary(s)) + '\n');
   if (s.error) {
     const code = (s.error as { code?: string }).code;
     process.stderr.write(`shardlog ship: ${s.error.message}${code ? ` [${code}]` : ''}\n`);
     return 1;
   }
   return 0;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const p = parse(argv);
+  if (!p) {
+    process.stdout.write(SHIP_HELP + '\n');
+    return 0;
+  }
+  return p.values.verify ? runVerify(p) : runShip(p);
 }
 
 /** Run `shardlog ship` with these arguments (after the command name); resolves to the exit code. */
