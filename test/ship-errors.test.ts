@@ -103,7 +103,7 @@ describe('shipper refusals', () => {
     await s.stop();
   });
 
-  it('a log without an id cannot be shipped', async () => {
+  it('a log without an id cannot be shipped; bad options are refused', async () => {
     const dir = await smallLog(1);
     const file = path.join(dir, 'shardlog.json');
     const m = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
@@ -111,6 +111,12 @@ describe('shipper refusals', () => {
     delete m.id;
     fs.writeFileSync(file, JSON.stringify(m));
     expect(() => shipLog({ dir, servers: 'nats://127.0.0.1:1', stream: 'X' })).toThrow(expect.objectContaining({ code: 'ERR_SHARDLOG_SHIP_NO_LOG_ID' }));
+    // and bad options are InvalidArgumentErrors
+    const bad = { code: 'ERR_SHARDLOG_INVALID_ARGUMENT' };
+    expect(() => shipLog({ servers: 'nats://127.0.0.1:1', stream: 'X' })).toThrow(expect.objectContaining(bad));
+    expect(() => shipLog({ dir, servers: 'nats://127.0.0.1:1', stream: 'a.b' })).toThrow(expect.objectContaining(bad));
+    expect(() => shipLog({ dir, servers: 'nats://127.0.0.1:1', stream: 'X', subjectPrefix: 'a.*' })).toThrow(expect.objectContaining(bad));
+    expect(() => shipLog({ dir, servers: 'nats://127.0.0.1:1', stream: 'X', maxBufferedBytes: 0 })).toThrow(expect.objectContaining(bad));
   });
 
   it('the command: usage errors exit 2, --help exits 0, a refusal exits 1 with the code, --json summary', async () => {

@@ -98,6 +98,37 @@ export interface ShipStats {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+type Resolved = Required<Omit<ShipOptions, 'log' | 'dir' | 'holdName' | 'onShipped' | 'nats'>>;
+
+/** Check the options and fill in the defaults. */
+function resolveOptions(o: ShipOptions): Resolved {
+  if (!o || typeof o !== 'object') throw new InvalidArgumentError('shipLog takes an options object');
+  if (!!o.log === !!o.dir) throw new InvalidArgumentError('shipLog takes exactly one of { log } (an open log) and { dir } (a log directory)');
+  if (!o.servers || (Array.isArray(o.servers) && o.servers.length === 0)) throw new InvalidArgumentError('shipLog needs servers, e.g. "nats://127.0.0.1:4222"');
+  if (!o.stream || !/^[A-Za-z0-9_-]+$/.test(o.stream)) throw new InvalidArgumentError(`shipLog needs a stream name of A-Z a-z 0-9 _ -, got ${JSON.stringify(o.stream)}`);
+  const prefix = o.subjectPrefix ?? 'shardlog';
+  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(prefix)) throw new InvalidArgumentError(`subjectPrefix must be NATS subject tokens without wildcards, got ${JSON.stringify(prefix)}`);
+  const pos = (k: keyof ShipOptions, def: number, min = 1): number => {
+    const v = (o[k] as number | undefined) ?? def;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw new InvalidArgumentError(`${k} must be a number >= ${min}, got ${String(v)}`);
+    return v;
+  };
+  return {
+    servers: o.servers,
+    stream: o.stream,
+    subjectPrefix: prefix,
+    createStream: o.createStream ?? false,
+    hold: o.hold ?? true,
+    maxBatchBytes: pos('maxBatchBytes', 64 * 1024, 64),
+    maxBatchEntries: Math.floor(pos('maxBatchEntries', 4096)),
+    maxBufferedBytes: pos('maxBufferedBytes', 8 * 1024 * 1024, 1024),
+    timeoutMs: pos('timeoutMs', 5000, 10),
+    pollMs: pos('pollMs', 100),
+    holdIntervalMs: pos('holdIntervalMs', 1000),
+  };
+}
+
+
 export class Shipper {
   /** Resolves once connected and resumed from the stream (or stopped before that); rejects if that fails. */
   readonly ready: Promise<void>;
@@ -106,7 +137,7 @@ export class Shipper {
   readonly dir: string;
   readonly logId: string;
   readonly holdName: string | undefined;
-  private readonly o: Required<Omit<ShipOptions, 'log' | 'dir' | 'holdName' | 'onShipped' | 'nats'>>;
+  private readonly o: Resolved;
   private readonly natsOptions: NatsOptions | undefined;
   private readonly onShipped: ((shard: number, seq: number) => void) | undefined;
   private readonly log: Log | undefined;
@@ -135,30 +166,8 @@ export class Shipper {
 
   /** @internal use shipLog */
   constructor(o: ShipOptions) {
-    if (!o || typeof o !== 'object') throw new InvalidArgumentError('shipLog takes an options object');
-    if (!!o.log === !!o.dir) throw new InvalidArgumentError('shipLog takes exactly one of { log } (an open log) and { dir } (a log directory)');
-    if (!o.servers || (Array.isArray(o.servers) && o.servers.length === 0)) throw new InvalidArgumentError('shipLog needs servers, e.g. "nats://127.0.0.1:4222"');
-    if (!o.stream || !/^[A-Za-z0-9_-]+$/.test(o.stream)) throw new InvalidArgumentError(`shipLog needs a stream name of A-Z a-z 0-9 _ -, got ${JSON.stringify(o.stream)}`);
-    const prefix = o.subjectPrefix ?? 'shardlog';
-    if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(prefix)) throw new InvalidArgumentError(`subjectPrefix must be NATS subject tokens without wildcards, got ${JSON.stringify(prefix)}`);
-    const pos = (k: keyof ShipOptions, def: number, min = 1): number => {
-      const v = (o[k] as number | undefined) ?? def;
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw new InvalidArgumentError(`${k} must be a number >= ${min}, got ${String(v)}`);
-      return v;
-    };
-    this.o = {
-      servers: o.servers,
-      stream: o.stream,
-      subjectPrefix: prefix,
-      createStream: o.createStream ?? false,
-      hold: o.hold ?? true,
-      maxBatchBytes: pos('maxBatchBytes', 64 * 1024, 64),
-      maxBatchEntries: Math.floor(pos('maxBatchEntries', 4096)),
-      maxBufferedBytes: pos('maxBufferedBytes', 8 * 1024 * 1024, 1024),
-      timeoutMs: pos('timeoutMs', 5000, 10),
-      pollMs: pos('pollMs', 100),
-      holdIntervalMs: pos('holdIntervalMs', 1000),
-    };
+    this.o = resolveOptions(o);
+    const prefix = this.o.subjectPrefix;
     this.log = o.log;
     this.onShipped = o.onShipped;
     this.natsOptions = o.nats;
