@@ -184,3 +184,12 @@ export async function runShipCommand(argv: string[]): Promise<number> {
     return 1;
   }
 }
+
+/** The command as a `shardlog` subcommand: name, one-line usage and summary, help, run. */
+export const shipCommand = {
+  name: 'ship',
+  usage: 'ship DIR --server URL --stream NAME',
+  summary: 'ship every durable entry to NATS JetStream, exactly once (--verify: compare)',
+  help: SHIP_HELP,
+  run: runShipCommand,
+};

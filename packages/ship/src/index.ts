@@ -14,4 +14,4 @@ export { registerShipMetrics, type ShipMetricsOptions } from './metrics.js';
 export { ShipError, type ShipErrorCode } from './errors.js';
 export type { NatsOptions } from './nats.js';
 export { encodeBatch, decodeBatch, msgId, parseMsgId, BATCH_VERSION, type ShipEntry } from './batch.js';
-export { runShipCommand } from './command.js';
+export { runShipCommand, shipCommand, SHIP_HELP } from './command.js';
