@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { logDir, runCli, tmpDir, writeLog } from './helpers.js';
 
-const COMMANDS = ['cat', 'verify', 'tail', 'stats', 'recover', 'stress'];
+const COMMANDS = ['cat', 'verify', 'tail', 'stats', 'recover', 'stress', 'ship'];
 
 describe('shardlog help and version', () => {
   it('--help, -h and help print the usage, listing every command, and exit 0', async () => {

@@ -1,5 +1,6 @@
 /** The CLI's command registry: one module per command under commands/, one line here each. */
 import type { Command } from './command.js';
+import { shipCommand } from '@shardlog/ship/command';
 import { catCommand } from './commands/cat.js';
 import { recoverCommand } from './commands/recover.js';
 import { statsCommand } from './commands/stats.js';
@@ -7,4 +8,4 @@ import { stressCommand } from './commands/stress.js';
 import { tailCommand } from './commands/tail.js';
 import { verifyCommand } from './commands/verify.js';
 
-export const commands: Command[] = [catCommand, verifyCommand, tailCommand, statsCommand, recoverCommand, stressCommand];
+export const commands: Command[] = [catCommand, verifyCommand, tailCommand, statsCommand, recoverCommand, stressCommand, shipCommand];

@@ -32,3 +32,4 @@ export { verifyLog, type VerifyOptions, type VerifyReport, type VerifyError } fr
 export { ShardCursor, type FollowOptions } from './follow.js';
 export type { RetentionResult, RemovedSegment } from './retention.js';
 export type { SegmentCheck, VerifyIssue, Manifest } from '@shardlog/workers';
+export { readHolds, writeHold, removeHold, holdFile, heldSeqs, HOLDS_DIR, type Hold } from './holds.js';

@@ -7,10 +7,15 @@
  * oldest first, so a crash part way leaves a contiguous run of segments; then the shard directory
  * is fsynced so the removals are durable. Readers that already hold a removed file open keep
  * reading it; readers and followers that come to a removed file skip to the next one.
+ *
+ * Retention holds (holds.ts) lower the bound per shard: a segment holding a seq above the lowest
+ * hold's `shipped[s]` stays, whatever `seq` says, so a shipper's unacknowledged entries are never
+ * removed, also when retention runs in another process.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fsyncDir, InvalidArgumentError, listSegments, shardDirName, type Format } from '@shardlog/workers';
+import { heldSeqs, readHolds } from './holds.js';
 
 export interface RemovedSegment {
   shard: number;
@@ -24,6 +29,8 @@ export interface RetentionResult {
   removed: RemovedSegment[];
   /** Their bytes together. */
   bytes: number;
+  /** Holds that kept segments below `seq` (their holders still need them), with the shard. */
+  heldBy: { holder: string; shard: number; shipped: number }[];
 }
 
 /** Remove, in every shard, the segments that hold only seqs below `seq`. */
@@ -31,11 +38,18 @@ export function truncateSegmentsBefore(dir: string, shards: number, format: Form
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) {
     throw new InvalidArgumentError(`truncateBefore(seq) takes a non-negative integer sequence number, got ${String(seq)}`);
   }
-  const out: RetentionResult = { removed: [], bytes: 0 };
+  const out: RetentionResult = { removed: [], bytes: 0, heldBy: [] };
+  const holds = readHolds(dir);
+  const held = heldSeqs(holds, shards);
   for (let s = 0; s < shards; s++) {
     const segs = listSegments(dir, s, format);
+    // a segment goes iff the next one starts at or below the bound: every seq it holds is below it
+    const bound = Math.min(seq, held[s] + 1);
+    if (bound < seq) {
+      for (const h of holds) if ((h.shipped[s] ?? 0) + 1 < seq) out.heldBy.push({ holder: h.holder, shard: s, shipped: h.shipped[s] ?? 0 });
+    }
     let removedHere = 0;
-    for (let i = 0; i + 1 < segs.length && segs[i + 1].firstSeq <= seq; i++) {
+    for (let i = 0; i + 1 < segs.length && segs[i + 1].firstSeq <= bound; i++) {
       const g = segs[i];
       let bytes = 0;
       try {
