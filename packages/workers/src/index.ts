@@ -6,6 +6,7 @@ export * from './errors.js';
 export * from './layout.js';
 export * from './crc32c.js';
 export * from './segment.js';
+export * from './segment-scanner.js';
 export * from './recovery.js';
 export type { ShardWriterApi, ShardWriterData, StartResult, SyncPolicy, TestFaults } from './rpc.js';
 export { Comlink, nodeEndpoint } from './rpc.js';
