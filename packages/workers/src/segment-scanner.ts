@@ -19,7 +19,7 @@
  *
  * A record that looks bad is re-read from the file before it is called corrupt: a writer may have
  * been writing it while valid records after it were already visible, so a scan of a live file never
- * mistakes a write in progress for damage (docs/FORMAT.md, "Readers").
+ * mistakes a write in progress for damage (docs/FORMAT.md, 4.4).
  */
 import * as fs from 'node:fs';
 import { crc32cUpdate, maskCrc } from './crc32c.js';
