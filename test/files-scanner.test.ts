@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LogFormatError, openLog, readLogSync, verifyLog } from '@shardlog/core';
-import { encodeSegmentHeader, SegmentScanner, verifySegment, type ScanVerdict, type SegmentRef } from '@shardlog/workers';
+import { encodeSegmentHeader, scanLineSegment, SegmentScanner, verifySegment, type ScanVerdict, type SegmentRef } from '@shardlog/workers';
 import { logDir, segmentFiles } from './helpers.js';
 import { readAll, records, runCli, waitForLines, writeLog } from './fixtures/files-util.js';
 
@@ -77,6 +77,53 @@ describe('SegmentScanner verdicts', () => {
     expect(verifySegment({ ...ref(next), isLast: false }).errors).toEqual([expect.objectContaining({ offset: 0, kind: 'format' })]);
     fs.rmSync(next);
     expect(verifySegment({ ...ref(next), isLast: false })).toMatchObject({ removed: true, errors: [], records: 0 });
+  });
+});
+
+describe('lines segments', () => {
+  it('lines and the last newline are found across chunks; recovery cuts the unfinished line', async () => {
+    const dir = logDir();
+    const log = await openLog({ dir, shards: 1, format: 'lines' });
+    for (let i = 0; i < 50; i++) log.append(`line ${i} ` + 'l'.repeat(i));
+    await log.close();
+    const file = segmentFiles(dir)[0];
+    const whole = fs.statSync(file).size;
+    fs.appendFileSync(file, 'half a li');
+    for (const chunk of [1, 7, 4096]) expect(scanLineSegment(file, chunk)).toEqual({ exists: true, size: whole + 9, lines: 50, end: whole });
+    expect(scanLineSegment(file + '.gone')).toMatchObject({ exists: false });
+    const again = await openLog({ dir, format: 'lines' });
+    expect(again.recovery[0]).toMatchObject({ lines: 50, bytesCut: 9, cutOffset: whole, tail: { size: whole, maxSeq: 50 } });
+    await again.close();
+  });
+});
+
+describe('records larger than a chunk', () => {
+  it('a 6 MiB record is checked by a streaming CRC: read back, recovered and verified; a flipped byte in it is found', async () => {
+    const dir = logDir();
+    const log = await openLog({ dir, shards: 1, ringBytes: 16 << 20 });
+    const big = Buffer.alloc(6 << 20, 0x61);
+    big[123456] = 0x62;
+    log.append('before');
+    log.append(big);
+    log.append('after');
+    await log.close();
+    const got = [...readLogSync({ dir })].map((e) => ({ seq: e.seq, data: Buffer.from(e.data) }));
+    expect(got.map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(got[1].data.equals(big)).toBe(true);
+    const again = await openLog({ dir });
+    expect(again.recovery[0]).toMatchObject({ records: 3, lastSeq: 3, bytesCut: 0 });
+    await again.close();
+    expect(await verifyLog({ dir, threads: 0 })).toMatchObject({ ok: true, records: 3 });
+
+    const file = segmentFiles(dir)[0];
+    const recs = records(file);
+    const b = fs.readFileSync(file);
+    b[recs[1].offset + 5_000_000] ^= 1;
+    fs.writeFileSync(file, b);
+    expect(() => readAll(dir)).toThrow(expect.objectContaining({ code: 'ERR_SHARDLOG_CORRUPT', file, offset: recs[1].offset }));
+    const v = await verifyLog({ dir, threads: 0 });
+    expect(v.errors).toEqual([expect.objectContaining({ file, offset: recs[1].offset, reason: `record checksum mismatch; valid records resume at offset ${recs[2].offset}` })]);
+    expect(scan(file).verdict).toMatchObject({ kind: 'corrupt', offset: recs[1].offset, resumeAt: recs[2].offset });
   });
 });
 

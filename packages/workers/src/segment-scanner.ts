@@ -158,6 +158,8 @@ export class SegmentScanner {
   private dv: DataView = new DataView(new ArrayBuffer(0));
   private bufStart = 0;
   private pos = SEGMENT_HEADER_BYTES;
+  /** For streaming CRCs of records larger than a chunk. */
+  private scratch: Buffer | undefined;
 
   /** Opens and checks the header; a foreign or damaged header is a LogFormatError (the file is closed). */
   constructor(ref: SegmentRef, opts: ScanOptions = {}) {
@@ -372,7 +374,7 @@ export class SegmentScanner {
 
   /** Does the record at `off` (length `len`, within the file) carry its CRC? Read in chunks. */
   private crcStreams(off: number, len: number): boolean {
-    const scratch = Buffer.allocUnsafe(MAX_CHUNK);
+    const scratch = (this.scratch ??= Buffer.allocUnsafe(MAX_CHUNK));
     let crc = 0;
     let stored = -1;
     for (let at = off; at < off + len; ) {
@@ -396,8 +398,11 @@ export class SegmentScanner {
     this.size = fs.fstatSync(this.fd).size;
     for (let off = align8(from); off + HEADER_BYTES <= this.size; off += 8) {
       if (this.ensure(off, HEADER_BYTES) < HEADER_BYTES) break;
-      const len = this.buf.readInt32LE(off - this.bufStart + H_LEN);
+      const o = off - this.bufStart;
+      const len = this.dv.getInt32(o + H_LEN, true);
       if (len < HEADER_BYTES || len > MAX_RECORD || off + len > this.size) continue; // cheap rejects first
+      const type = this.buf[o + H_SEQ_HI + 3];
+      if (type !== TYPE_BYTES && type !== TYPE_UTF8) continue;
       const l = this.checkAt(off, false);
       if (l > 0 || l === -5) return off; // (a valid record whose padding is cut off counts, as before)
     }
