@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LogFormatError, openLog, readLogSync, verifyLog } from '@shardlog/core';
+import { LogFormatError, openLog, readLogSync, ShardCursor, verifyLog } from '@shardlog/core';
 import { encodeSegmentHeader, scanLineSegment, SegmentScanner, verifySegment, type ScanVerdict, type SegmentRef } from '@shardlog/workers';
 import { logDir, segmentFiles } from './helpers.js';
 import { readAll, records, runCli, waitForLines, writeLog } from './fixtures/files-util.js';
@@ -77,6 +77,36 @@ describe('SegmentScanner verdicts', () => {
     expect(verifySegment({ ...ref(next), isLast: false }).errors).toEqual([expect.objectContaining({ offset: 0, kind: 'format' })]);
     fs.rmSync(next);
     expect(verifySegment({ ...ref(next), isLast: false })).toMatchObject({ removed: true, errors: [], records: 0 });
+  });
+});
+
+describe("follow's cursor", () => {
+  it('stays on a half-written record (not an error), and names a corrupt one via diagnose()', async () => {
+    const { dir, file } = await oneSegment(20);
+    const recs = records(file);
+    const orig = fs.readFileSync(file);
+    fs.writeFileSync(file, orig.subarray(0, recs[15].offset + 9)); // record 15 half written
+    const c = new ShardCursor(dir, 0, 0);
+    const seqs: number[] = [];
+    for (let e = c.next(Number.MAX_SAFE_INTEGER, 0); e; e = c.next(Number.MAX_SAFE_INTEGER, 0)) seqs.push(e.seq);
+    expect(seqs).toEqual(recs.slice(0, 15).map((r) => r.seq));
+    expect(c.stuck).toMatchObject({ file, offset: recs[15].offset, reason: 'record runs past the end of the file' });
+    expect(c.diagnose()).toBeUndefined();
+    fs.writeFileSync(file, orig); // the writer finished it
+    const rest: number[] = [];
+    for (let e = c.next(Number.MAX_SAFE_INTEGER, 0); e; e = c.next(Number.MAX_SAFE_INTEGER, 0)) rest.push(e.seq);
+    expect(rest).toEqual(recs.slice(15).map((r) => r.seq));
+    expect(c.stuck).toBeUndefined();
+    c.close();
+
+    const b = Buffer.from(orig);
+    b[recs[5].offset + 20] ^= 1;
+    fs.writeFileSync(file, b);
+    const d = new ShardCursor(dir, 0, 0);
+    while (d.next(Number.MAX_SAFE_INTEGER, 0));
+    expect(d.stuck).toMatchObject({ file, offset: recs[5].offset });
+    expect(d.diagnose()).toMatchObject({ code: 'ERR_SHARDLOG_CORRUPT', file, offset: recs[5].offset });
+    d.close();
   });
 });
 

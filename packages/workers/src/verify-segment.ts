@@ -65,8 +65,9 @@ export function verifySegment(task: SegmentTask): SegmentCheck {
   try {
     sc = new SegmentScanner(task, { last: isLast, payloads: false });
   } catch (e) {
-    if (!(e instanceof LogFormatError)) throw e;
-    out.errors.push({ offset: 0, reason: e.message.slice(file.length + 2), bytes: 0, kind: 'format' });
+    // not ours (LogFormatError), or not readable at all (a directory, no permission)
+    const reason = e instanceof LogFormatError ? e.message.slice(file.length + 2) : `cannot read: ${(e as Error).message}`;
+    out.errors.push({ offset: 0, reason, bytes: 0, kind: 'format' });
     return out;
   }
   try {
