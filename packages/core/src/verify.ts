@@ -156,8 +156,8 @@ export async function verifyBeforeOpen(dir: string, shards: number, skipCorrupt:
 /** A SegmentCheck with only the header's fields filled (records unknown), or undefined if it has none yet. */
 function headerOnly(t: SegmentTask): SegmentCheck | undefined {
   try {
-    const h = readSegmentHeader(t, true).header;
-    if (!h) return undefined;
+    const h = readSegmentHeader(t, true);
+    if (typeof h === 'string') return undefined;
     return { file: t.file, shard: t.shard, firstSeq: t.firstSeq, bytes: 0, records: 0, minSeq: 0, maxSeq: 0, prevMaxSeq: h.prevMaxSeq, errors: [] };
   } catch {
     return undefined; // recovery reports it

@@ -13,14 +13,16 @@
  *   or fewer than 40 bytes that begin the header we would have written) is removed: no record can
  *   follow an unsynced header. Any other file under a segment's name is a LogFormatError, never
  *   removed or cut: recovery only deletes what it wrote.
- * The scanning itself is segment-scanner.ts's; this module decides what to cut, remove or refuse.
+ * The scanning itself is segment-scanner.ts's and line-scanner.ts's; this module decides what to cut, remove or refuse.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CorruptLogError, LogFormatError } from './errors.js';
 import type { Format } from './layout.js';
 import { fsyncDir, listSegments, type SegmentRef } from './segment.js';
-import { readSegmentHeader, scanLineSegment, SegmentScanner } from './segment-scanner.js';
+import { scanLineSegment } from './line-scanner.js';
+import { readSegmentHeader } from './segment-header.js';
+import { SegmentScanner } from './segment-scanner.js';
 
 export interface ShardRecovery {
   shard: number;
@@ -99,7 +101,7 @@ export function recoverShard(dir: string, shard: number, format: Format, opts: R
  */
 function isUnfinished(seg: SegmentRef, format: Format, last: boolean): boolean {
   if (format === 'lines') return last && fs.statSync(seg.file).size === 0;
-  return readSegmentHeader(seg, last).verdict?.kind === 'unfinished';
+  return readSegmentHeader(seg, last) === 'unfinished';
 }
 
 function recoverFramedTail(seg: SegmentRef, report: ShardRecovery, opts: RecoverOptions): void {

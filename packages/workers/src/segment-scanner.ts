@@ -1,7 +1,7 @@
 /**
  * The one reader of segment files. Recovery, verify, readLog/readShard, follow's cursor and the CLI
- * all walk segments through SegmentScanner (framed) or scanLineSegment (lines), so the header check,
- * the record check and the torn-versus-corrupt rule exist once.
+ * all walk segments through SegmentScanner (framed) or scanLineSegment (lines, line-scanner.ts), so
+ * the header check (segment-header.ts), the record check and the torn-versus-corrupt rule exist once.
  *
  * In the spirit of LevelDB's log::Reader and etcd's WAL decoder: the scanner opens a segment, checks
  * its header once, reads the file in bounded chunks (one chunk, or one record if a record is larger,
@@ -23,9 +23,9 @@
  */
 import * as fs from 'node:fs';
 import { crc32cUpdate, maskCrc } from './crc32c.js';
-import { LogFormatError } from './errors.js';
-import { align8, FORMAT_FRAMED, H_CRC, H_LEN, H_SEQ_HI, HEADER_BYTES, TYPE_BYTES, TYPE_SHIFT, TYPE_UTF8 } from './layout.js';
-import { checkRecord, encodeSegmentHeader, readSeq, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC, SEGMENT_VERSION, type SegmentHeader, type SegmentRef } from './segment.js';
+import { align8, H_CRC, H_LEN, H_SEQ_HI, HEADER_BYTES, TYPE_BYTES, TYPE_SHIFT, TYPE_UTF8 } from './layout.js';
+import { checkRecord, readSeq, SEGMENT_HEADER_BYTES, type SegmentHeader, type SegmentRef } from './segment.js';
+import { checkSegmentHead, readHead } from './segment-header.js';
 
 /** Why a record at some offset is not a whole valid record. */
 export type RecordFault = 'short' | 'bad-length' | 'bad-type' | 'bad-crc' | 'padding';
@@ -73,59 +73,6 @@ const EMPTY = Buffer.alloc(0);
 
 function reason(code: RecordFault, suffix = ''): ScanReason {
   return { code, message: FAULT_TEXT[code] + suffix };
-}
-
-/** The sentence for a broken link between two segments of a shard, or undefined if the link holds. */
-export function chainBreak(headerPrevMaxSeq: number, prevEnd: number): string | undefined {
-  if (headerPrevMaxSeq === prevEnd) return undefined;
-  return `header says the previous segment ended at seq ${headerPrevMaxSeq}, but the segment before it ends at seq ${prevEnd}: a segment is missing or was cut`;
-}
-
-/** Parse and check a segment header; a foreign, damaged or future file is a LogFormatError. */
-export function decodeSegmentHeader(b: Uint8Array, file: string): SegmentHeader {
-  if (b.length < SEGMENT_HEADER_BYTES) throw new LogFormatError(file, `too short for a segment header (${b.length} bytes)`);
-  for (let i = 0; i < 8; i++) {
-    if (b[i] !== SEGMENT_MAGIC.charCodeAt(i)) throw new LogFormatError(file, 'not a shardlog segment (bad magic)');
-  }
-  const dv = new DataView(b.buffer, b.byteOffset, SEGMENT_HEADER_BYTES);
-  const version = dv.getUint16(8, true);
-  if (version !== SEGMENT_VERSION) throw new LogFormatError(file, `segment format version ${version} is not supported (this build reads ${SEGMENT_VERSION})`);
-  if (dv.getUint32(36, true) !== maskCrc(crc32cUpdate(0, b, 0, 36))) throw new LogFormatError(file, 'segment header checksum mismatch');
-  if (dv.getUint16(10, true) !== FORMAT_FRAMED) throw new LogFormatError(file, 'segment record format is unknown');
-  return {
-    version,
-    shard: dv.getUint16(12, true),
-    firstSeq: dv.getUint32(16, true) + dv.getUint32(20, true) * 2 ** 32,
-    prevMaxSeq: dv.getUint32(24, true) + dv.getUint32(28, true) * 2 ** 32,
-  };
-}
-
-/**
- * Is this file's start what our own crash while creating segment `ref` leaves? True for 0 bytes, for
- * a 40-byte header of zeros (whatever follows), and for fewer than 40 bytes that are all zeros or a
- * prefix of the header we would have written (its fixed fields: magic, version, format, shard, first
- * seq). Anything else that is not a whole valid header is a foreign file.
- */
-export function isOwnUnfinishedHead(head: Uint8Array, ref: SegmentRef): boolean {
-  let zero = true;
-  for (let i = 0; i < head.length && i < SEGMENT_HEADER_BYTES; i++) if (head[i] !== 0) zero = false;
-  if (zero) return true;
-  if (head.length >= SEGMENT_HEADER_BYTES) return false;
-  const ours = encodeSegmentHeader({ version: SEGMENT_VERSION, shard: ref.shard, firstSeq: ref.firstSeq, prevMaxSeq: 0 });
-  for (let i = 0; i < head.length && i < 24; i++) if (head[i] !== ours[i]) return false;
-  return true;
-}
-
-/** Read a segment's first (up to) 40 bytes from an open file. */
-function readHead(fd: number): Uint8Array {
-  const b = Buffer.alloc(SEGMENT_HEADER_BYTES);
-  let got = 0;
-  while (got < b.length) {
-    const n = fs.readSync(fd, b, got, b.length - got, got);
-    if (n === 0) break;
-    got += n;
-  }
-  return b.subarray(0, got);
 }
 
 /**
@@ -187,24 +134,13 @@ export class SegmentScanner {
 
   private checkHeader(ref: SegmentRef): void {
     this.size = fs.fstatSync(this.fd).size;
-    const head = readHead(this.fd);
-    let zero = head.length > 0;
-    for (let i = 0; i < head.length; i++) if (head[i] !== 0) zero = false;
-    if (head.length < SEGMENT_HEADER_BYTES || zero) {
-      if (!isOwnUnfinishedHead(head, ref)) {
-        throw new LogFormatError(ref.file, `not a shardlog segment (${head.length < SEGMENT_HEADER_BYTES ? `${head.length} bytes, not the start of a segment header` : 'bad magic'})`);
-      }
-      if (!this.last) {
-        throw new LogFormatError(ref.file, `segment header was never written (${head.length < SEGMENT_HEADER_BYTES ? `${head.length} bytes` : 'zeros'}), in a segment that is not the shard's last`);
-      }
-      this.verdict = { kind: 'unfinished' };
-      this.close();
+    const h = checkSegmentHead(readHead(this.fd), ref, this.last);
+    if (h) {
+      this.header = h;
       return;
     }
-    const h = decodeSegmentHeader(head, ref.file);
-    if (h.shard !== ref.shard) throw new LogFormatError(ref.file, `segment belongs to shard ${h.shard}, found in shard ${ref.shard}`);
-    if (h.firstSeq !== ref.firstSeq) throw new LogFormatError(ref.file, `segment header says first seq ${h.firstSeq}, its name says ${ref.firstSeq}`);
-    this.header = h;
+    this.verdict = { kind: 'unfinished' };
+    this.close();
   }
 
   /** Bytes of the file as last seen. */
@@ -423,49 +359,3 @@ export class SegmentScanner {
   }
 }
 
-/** Check a framed segment's header only (e.g. a shard's last segment, whose records are recovery's). */
-export function readSegmentHeader(ref: SegmentRef, last: boolean): SegmentScanner {
-  const s = new SegmentScanner(ref, { last });
-  s.close();
-  return s;
-}
-
-/** What a scan of a lines-format segment found. */
-export interface LineSegmentScan {
-  /** False if the file is gone (retention removed it). */
-  exists: boolean;
-  size: number;
-  /** Newline-terminated lines. */
-  lines: number;
-  /** Offset just past the last newline: what is after it is an unfinished line. */
-  end: number;
-}
-
-/** Count a lines-format segment's lines and find its last newline, reading in bounded chunks. */
-export function scanLineSegment(file: string, chunkBytes = 1 << 20): LineSegmentScan {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { exists: false, size: 0, lines: 0, end: 0 };
-    throw e;
-  }
-  try {
-    const size = fs.fstatSync(fd).size;
-    const buf = Buffer.allocUnsafe(Math.min(MAX_CHUNK, Math.max(1, chunkBytes)));
-    let lines = 0;
-    let end = 0;
-    for (let at = 0; at < size; ) {
-      const n = fs.readSync(fd, buf, 0, Math.min(buf.length, size - at), at);
-      if (n === 0) break;
-      for (let i = buf.indexOf(10); i >= 0 && i < n; i = buf.indexOf(10, i + 1)) {
-        lines++;
-        end = at + i + 1;
-      }
-      at += n;
-    }
-    return { exists: true, size, lines, end };
-  } finally {
-    fs.closeSync(fd);
-  }
-}

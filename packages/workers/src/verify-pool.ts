@@ -8,7 +8,7 @@
 import { availableParallelism } from 'node:os';
 import type { SegmentCheck, SegmentTask } from './verify-segment.js';
 import { verifySegment } from './verify-segment.js';
-import { chainBreak } from './segment-scanner.js';
+import { chainBreak } from './segment-header.js';
 
 export const VERIFY_TASK_URL = new URL('./verify-task.js', import.meta.url);
 

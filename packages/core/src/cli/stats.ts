@@ -28,8 +28,8 @@ export function shardFileStats(dir: string, shard: number, format: Format): Shar
     st.lastSeq = c.records > 0 ? c.maxSeq : Math.max(0, c.prevMaxSeq);
     if (c.records === 0 && c.prevMaxSeq < 0 && segs.length > 1) {
       // a last segment without a header yet: the one before it tells
-      const h = readSegmentHeader(segs[segs.length - 2], false).header;
-      st.lastSeq = Math.max(0, h?.prevMaxSeq ?? 0);
+      const h = readSegmentHeader(segs[segs.length - 2], false);
+      st.lastSeq = typeof h === 'string' ? 0 : Math.max(0, h.prevMaxSeq);
     }
     st.tornBytes = c.torn?.bytes ?? 0;
   } else {
