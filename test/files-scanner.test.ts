@@ -268,3 +268,14 @@ describe('recovery never removes a file it did not write', () => {
   });
 });
 
+describe('shardlog stats', () => {
+  it('with an unfinished last segment, the last seq is the one before it\'s highest (regression)', async () => {
+    const dir = logDir();
+    const w = await writeLog(dir, 200, { shards: 1, segmentBytes: 4096 });
+    expect(segmentFiles(dir).length).toBeGreaterThan(2);
+    fs.writeFileSync(path.join(dir, '000', String(w.seqs.at(-1)! + 1).padStart(20, '0') + '.wal'), Buffer.alloc(0));
+    const r = await runCli(['stats', dir, '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).perShard[0]).toMatchObject({ lastSeq: 200, tornBytes: 0 });
+  });
+});

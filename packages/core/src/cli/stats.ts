@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { InvalidArgumentError, listSegments, listShardDirs, LOCK_FILE, readManifest, readSegmentHeader, scanLineSegment, verifySegment, type Format } from '@shardlog/workers';
+import { InvalidArgumentError, listSegments, listShardDirs, LOCK_FILE, readManifest, scanLineSegment, verifySegment, type Format } from '@shardlog/workers';
 import type { Command } from './commands.js';
 
 export interface ShardFileStats {
@@ -27,9 +27,10 @@ export function shardFileStats(dir: string, shard: number, format: Format): Shar
     const c = verifySegment({ file: last.file, shard, firstSeq: last.firstSeq, isLast: true });
     st.lastSeq = c.records > 0 ? c.maxSeq : Math.max(0, c.prevMaxSeq);
     if (c.records === 0 && c.prevMaxSeq < 0 && segs.length > 1) {
-      // a last segment without a header yet: the one before it tells
-      const h = readSegmentHeader(segs[segs.length - 2], false);
-      st.lastSeq = typeof h === 'string' ? 0 : Math.max(0, h.prevMaxSeq);
+      // a last segment without a header yet: the one before it holds the shard's highest seq
+      const p = segs[segs.length - 2];
+      const b = verifySegment({ file: p.file, shard, firstSeq: p.firstSeq, isLast: false });
+      st.lastSeq = b.records > 0 ? b.maxSeq : Math.max(0, b.prevMaxSeq);
     }
     st.tornBytes = c.torn?.bytes ?? 0;
   } else {
