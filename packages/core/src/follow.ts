@@ -15,30 +15,19 @@
  *   durable once DURABLE reaches that WRITTEN.
  * It wakes on each shard's I_DURABLE_EPOCH (Atomics.waitAsync), like Producer.durable().
  */
-import * as fs from 'node:fs';
 import {
-  align8,
   B_DURABLE,
   B_LAST_SEQ,
   B_SEGMENTS,
   B_WRITTEN,
-  checkRecord,
   CONTROL_BYTES,
   CorruptLogError,
-  decodeSegmentHeader,
-  isUnfinishedSegment,
-  tornOrCorrupt,
   G_STATE,
-  HEADER_BYTES,
   I_DURABLE_EPOCH,
   I_LOCK,
   I_TAIL,
   listSegments,
-  LogFormatError,
-  readSeq,
-  readType,
-  REASONS,
-  SEGMENT_HEADER_BYTES,
+  SegmentScanner,
   ShardFailedError,
   STATE_CLOSED,
   STATE_FAILED,
@@ -46,10 +35,6 @@ import {
   type SegmentRef,
 } from '@shardlog/workers';
 import { Rec as Entry, type LogEntry } from './reader.js';
-
-const EMPTY = Buffer.alloc(0);
-
-type Parsed = { kind: 'rec'; seq: number; len: number } | { kind: 'eof' } | { kind: 'partial'; reason: string } | { kind: 'bad'; reason: string };
 
 /** Where a cursor stands on a record that is not (yet) whole and valid. */
 export interface Stuck {
@@ -59,10 +44,10 @@ export interface Stuck {
 }
 
 /**
- * One shard's records from `fromSeq` on, read incrementally from its segment files.
- * next() returns undefined when no whole valid record with seq <= limit is there yet; call it again
- * later. It never skips a bad record: it stays on it (see `stuck`) until it becomes valid (a write
- * still in progress) or the caller decides it is corruption (diagnose()).
+ * One shard's records from `fromSeq` on, read incrementally from its segment files through a live
+ * SegmentScanner. next() returns undefined when no whole valid record with seq <= limit is there
+ * yet; call it again later. It never skips a bad record: it stays on it (see `stuck`) until it
+ * becomes valid (a write still in progress) or the caller decides it is corruption (diagnose()).
  */
 export class ShardCursor {
   readonly shard: number;
@@ -74,12 +59,7 @@ export class ShardCursor {
   private segs: SegmentRef[] = [];
   private listedGen = Number.NaN;
   private seg: SegmentRef | undefined;
-  private fd = -1;
-  private buf: Buffer = EMPTY;
-  private u8: Uint8Array = new Uint8Array(0);
-  private dv: DataView = new DataView(new ArrayBuffer(0));
-  private bufStart = 0;
-  private pos = 0;
+  private sc: SegmentScanner | undefined;
 
   constructor(dir: string, shard: number, fromSeq: number, chunkBytes = 1 << 20) {
     this.dir = dir;
@@ -90,7 +70,7 @@ export class ShardCursor {
 
   /** File and offset of the next record (for messages). */
   get position(): { file: string | undefined; offset: number } {
-    return { file: this.seg?.file, offset: this.pos };
+    return { file: this.seg?.file, offset: this.sc?.position ?? 0 };
   }
 
   /**
@@ -99,55 +79,52 @@ export class ShardCursor {
    */
   next(limit: number, gen: number): LogEntry | undefined {
     for (;;) {
-      if (this.fd < 0 && !this.openFirst(gen)) return undefined;
-      let r = this.parse();
-      if (r.kind !== 'rec' && this.newerSegment(gen) !== undefined) {
-        // The writer synced and closed this file before it created the next one: look once more.
-        r = this.parse();
-        if (r.kind === 'eof') {
+      if (!this.sc && !this.openFirst(gen)) return undefined;
+      const sc = this.sc!;
+      let ok = sc.next();
+      if (!ok && this.newerSegment(gen) !== undefined) {
+        // The writer synced and closed this file before it created the next one: look once more,
+        // as at a segment that is not the shard's last (where nothing is unwritten, or torn).
+        if (sc.last) {
+          sc.last = false;
+          sc.live = false;
+          ok = sc.next();
+        }
+        if (!ok && sc.verdict!.kind === 'clean') {
           this.openNext(gen);
           continue;
         }
-        if (r.kind !== 'rec') r = { kind: 'bad', reason: `${r.reason}, in a segment that is not the shard's last` };
       }
-      if (r.kind === 'rec') {
+      if (ok) {
         this.stuck = undefined;
-        const seq = r.seq;
-        if (seq > limit) return undefined;
-        const o = this.pos - this.bufStart;
-        this.pos += align8(r.len);
-        if (seq < this.fromSeq) continue;
-        return new Entry(seq, this.shard, this.buf.subarray(o + HEADER_BYTES, o + r.len), readType(this.u8, o) === TYPE_UTF8);
+        if (sc.seq > limit) {
+          sc.seek(sc.offset); // not yet: read it again next time
+          return undefined;
+        }
+        if (sc.seq < this.fromSeq) continue;
+        return new Entry(sc.seq, this.shard, sc.payload(), sc.type === TYPE_UTF8);
       }
-      this.stuck = r.kind === 'eof' ? undefined : { file: this.seg!.file, offset: this.pos, reason: r.reason };
+      const v = sc.verdict!;
+      this.stuck = v.kind === 'live-end' || v.kind === 'torn' || v.kind === 'corrupt' ? { file: sc.file, offset: v.offset, reason: v.reason.message } : undefined;
       return undefined;
     }
   }
 
   /**
    * If the cursor is stuck on a bad record and valid records follow it across non-zero bytes (the
-   * recovery rule), that is corruption: returns the error. undefined if it looks like a torn tail.
+   * recovery rule), or it is in a segment that is not the shard's last, that is corruption: returns
+   * the error. undefined if it looks like a torn (or not yet written) end.
    */
   diagnose(): CorruptLogError | undefined {
-    if (!this.stuck || !this.seg) return undefined;
-    const { file, offset, reason } = this.stuck;
-    let rest: Buffer;
-    try {
-      rest = fs.readFileSync(file).subarray(offset);
-    } catch {
-      return undefined;
-    }
-    if (reason.endsWith("not the shard's last")) return new CorruptLogError(file, offset, reason);
-    const u8 = new Uint8Array(rest.buffer, rest.byteOffset, rest.length);
-    const dv = new DataView(rest.buffer, rest.byteOffset, rest.length);
-    const { torn, next } = tornOrCorrupt(u8, dv, 0, rest.length);
-    if (torn) return undefined;
-    return new CorruptLogError(file, offset, `${reason}, and valid records follow at offset ${offset + next}`);
+    if (!this.stuck || !this.sc) return undefined;
+    const v = this.sc.diagnose();
+    if (v?.kind !== 'corrupt') return undefined;
+    return new CorruptLogError(this.sc.file, v.offset, v.reason.message);
   }
 
   close(): void {
-    if (this.fd >= 0) fs.closeSync(this.fd);
-    this.fd = -1;
+    this.sc?.close();
+    this.sc = undefined;
   }
 
   private list(gen: number): void {
@@ -185,74 +162,14 @@ export class ShardCursor {
 
   /** Open a segment and check its header; false if it is gone or its header is not there yet. */
   private open(s: SegmentRef): boolean {
-    let fd: number;
-    try {
-      fd = fs.openSync(s.file, 'r');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw e;
-    }
-    const head = Buffer.alloc(SEGMENT_HEADER_BYTES);
-    const n = fs.readSync(fd, head, 0, SEGMENT_HEADER_BYTES, 0);
-    if (isUnfinishedSegment(head.subarray(0, n), n)) {
-      fs.closeSync(fd); // being created by a writer in another process: not there yet
+    const sc = new SegmentScanner(s, { last: true, live: true, chunkBytes: this.chunkBytes });
+    if (!sc.header) {
+      sc.close(); // removed (retention), or being created by a writer in another process
       return false;
     }
-    let h;
-    try {
-      h = decodeSegmentHeader(head, s.file);
-    } catch (e) {
-      fs.closeSync(fd);
-      throw e;
-    }
-    if (h.shard !== this.shard || h.firstSeq !== s.firstSeq) {
-      fs.closeSync(fd);
-      throw new LogFormatError(s.file, `segment header says shard ${h.shard}, first seq ${h.firstSeq}; its place says shard ${this.shard}, first seq ${s.firstSeq}`);
-    }
-    this.fd = fd;
+    this.sc = sc;
     this.seg = s;
-    this.setBuf(EMPTY, SEGMENT_HEADER_BYTES);
-    this.pos = SEGMENT_HEADER_BYTES;
     return true;
-  }
-
-  private setBuf(b: Buffer, start: number): void {
-    this.buf = b;
-    this.bufStart = start;
-    this.u8 = new Uint8Array(b.buffer, b.byteOffset, b.length);
-    this.dv = new DataView(b.buffer, b.byteOffset, b.length);
-  }
-
-  /** Make the buffer hold at least n bytes from pos if the file has them; returns the bytes held from pos. */
-  private ensure(n: number): number {
-    const have = this.bufStart + this.buf.length - this.pos;
-    if (have >= n) return have;
-    const size = fs.fstatSync(this.fd).size;
-    const end = Math.min(size, this.pos + Math.max(n, this.chunkBytes));
-    if (end <= this.pos + have) return have;
-    const nb = Buffer.allocUnsafe(end - this.pos);
-    let got = this.buf.copy(nb, 0, this.pos - this.bufStart);
-    while (got < nb.length) {
-      const k = fs.readSync(this.fd, nb, got, nb.length - got, this.pos + got);
-      if (k === 0) break;
-      got += k;
-    }
-    this.setBuf(nb.subarray(0, got), this.pos);
-    return got;
-  }
-
-  private parse(): Parsed {
-    const avail = this.ensure(HEADER_BYTES);
-    if (avail === 0) return { kind: 'eof' };
-    if (avail < HEADER_BYTES) return { kind: 'partial', reason: REASONS[-1] };
-    const len = this.buf.readInt32LE(this.pos - this.bufStart);
-    if (len >= HEADER_BYTES && len <= 0x7ffffff0 && this.ensure(align8(len)) < align8(len)) {
-      return { kind: 'partial', reason: len === align8(len) ? REASONS[-1] : 'record padding runs past the end of the file' };
-    }
-    const o = this.pos - this.bufStart;
-    const l = checkRecord(this.u8, this.dv, o, this.buf.length);
-    if (l < 0) return { kind: 'bad', reason: REASONS[l] };
-    return { kind: 'rec', seq: readSeq(this.dv, o), len: l };
   }
 }
 

@@ -3,31 +3,13 @@
  *
  * Each shard's records are in sequence order on disk (producers take the sequence number under the
  * same lock that reserves ring space), so a k-way merge by seq gives the exact global order. A shard
- * is read segment by segment in chunks; a record is only yielded after its CRC checks. Reading
- * stops quietly at a torn tail of a shard's last segment (what a crash or a live writer leaves); a
- * bad record anywhere else is a CorruptLogError naming the file and offset.
+ * is read segment by segment with a SegmentScanner (bounded chunks); a record is only yielded after
+ * its CRC checks. Reading stops quietly at a torn tail of a shard's last segment, and at the end a
+ * live writer has not yet written (a record that looks bad is read again before it is called
+ * corrupt); a bad record anywhere else is a CorruptLogError naming the file and offset.
  */
 import * as fs from 'node:fs';
-import {
-  align8,
-  checkRecord,
-  CorruptLogError,
-  decodeSegmentHeader,
-  isUnfinishedSegment,
-  tornOrCorrupt,
-  HEADER_BYTES,
-  InvalidArgumentError,
-  listSegments,
-  listShardDirs,
-  LogFormatError,
-  readManifest,
-  readSeq,
-  readType,
-  REASONS,
-  SEGMENT_HEADER_BYTES,
-  TYPE_UTF8,
-  type SegmentRef,
-} from '@shardlog/workers';
+import { chainBreak, CorruptLogError, InvalidArgumentError, listSegments, listShardDirs, readManifest, SegmentScanner, TYPE_UTF8, type SegmentRef } from '@shardlog/workers';
 
 export interface LogEntry {
   seq: number;
@@ -80,81 +62,25 @@ export function* readShard(dir: string, shard: number, fromSeq = 0, chunkBytes =
 }
 
 function* readSegment(seg: SegmentRef, isLast: boolean, fromSeq: number, chunkBytes: number, chain: { prevEnd: number }): Generator<LogEntry> {
-  let fd: number;
+  const sc = new SegmentScanner(seg, { last: isLast, chunkBytes });
   try {
-    fd = fs.openSync(seg.file, 'r');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      chain.prevEnd = -1;
-      return; // removed by retention meanwhile
+    const h = sc.header;
+    if (!h) {
+      chain.prevEnd = -1; // removed by retention meanwhile, or created and not yet written
+      return;
     }
-    throw e;
-  }
-  try {
-    const size = fs.fstatSync(fd).size;
-    if (size < SEGMENT_HEADER_BYTES) {
-      if (isLast) return; // being created, or cut short by a crash
-      throw new CorruptLogError(seg.file, 0, 'segment shorter than its header');
-    }
-    const head = Buffer.alloc(SEGMENT_HEADER_BYTES);
-    fs.readSync(fd, head, 0, SEGMENT_HEADER_BYTES, 0);
-    if (isLast && isUnfinishedSegment(head, size)) return; // created, header not yet synced (recovery removes it)
-    const h = decodeSegmentHeader(head, seg.file);
-    if (h.shard !== seg.shard) throw new LogFormatError(seg.file, `segment belongs to shard ${h.shard}, found in shard ${seg.shard}`);
-    if (h.firstSeq !== seg.firstSeq) throw new LogFormatError(seg.file, `segment header says first seq ${h.firstSeq}, its name says ${seg.firstSeq}`);
-    if (chain.prevEnd >= 0 && h.prevMaxSeq !== chain.prevEnd) {
-      throw new CorruptLogError(seg.file, 0, `header says the previous segment ended at seq ${h.prevMaxSeq}, but it ended at seq ${chain.prevEnd}: a segment is missing or was cut`);
-    }
+    const broken = chain.prevEnd >= 0 ? chainBreak(h.prevMaxSeq, chain.prevEnd) : undefined;
+    if (broken) throw new CorruptLogError(seg.file, 0, broken);
     chain.prevEnd = h.prevMaxSeq;
-    let filePos = SEGMENT_HEADER_BYTES; // file offset of buf[0]
-    let buf = Buffer.alloc(0);
-    let u8 = new Uint8Array(0);
-    let dv = new DataView(u8.buffer);
-    let off = 0;
-    for (;;) {
-      // make sure the next record header, and then the whole record, is in the buffer
-      let avail = buf.length - off;
-      let need = HEADER_BYTES;
-      if (avail >= HEADER_BYTES) need = Math.max(HEADER_BYTES, align8(buf.readInt32LE(off)));
-      if (avail < need && filePos + buf.length < size) {
-        const keep = buf.subarray(off);
-        const want = Math.max(chunkBytes, need);
-        const next = Buffer.allocUnsafe(keep.length + Math.min(want, size - filePos - buf.length));
-        keep.copy(next, 0);
-        const n = fs.readSync(fd, next, keep.length, next.length - keep.length, filePos + buf.length);
-        filePos += off;
-        buf = next.subarray(0, keep.length + n);
-        u8 = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
-        dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
-        off = 0;
-        continue;
-      }
-      if (avail === 0) return;
-      const len = checkRecord(u8, dv, off, buf.length);
-      if (len < 0 || off + align8(len) > buf.length) {
-        // not a whole valid record: torn tail, or corruption
-        const at = filePos + off;
-        if (isLast) {
-          // the same rule as recovery: if valid records follow across non-zero bytes, it is corruption
-          const rest = fs.readFileSync(seg.file).subarray(at);
-          const ru8 = new Uint8Array(rest.buffer, rest.byteOffset, rest.length);
-          const rdv = new DataView(rest.buffer, rest.byteOffset, rest.length);
-          if (tornOrCorrupt(ru8, rdv, 0, rest.length).torn) return;
-          throw new CorruptLogError(seg.file, at, `${len < 0 ? REASONS[len] : 'record padding runs past the end of the file'}, and valid records follow`);
-        }
-        throw new CorruptLogError(seg.file, at, len < 0 ? REASONS[len] : 'record padding runs past the end of the file');
-      }
-      const seq = readSeq(dv, off);
+    while (sc.next()) {
+      const seq = sc.seq;
       if (seq > chain.prevEnd) chain.prevEnd = seq;
-      if (seq >= fromSeq) {
-        const type = readType(u8, off);
-        yield new Rec(seq, seg.shard, buf.subarray(off + HEADER_BYTES, off + len), type === TYPE_UTF8);
-      }
-      off += align8(len);
-      avail = buf.length - off;
+      if (seq >= fromSeq) yield new Rec(seq, seg.shard, sc.payload(), sc.type === TYPE_UTF8);
     }
+    const v = sc.verdict!;
+    if (v.kind === 'corrupt') throw new CorruptLogError(seg.file, v.offset, v.reason.message);
   } finally {
-    fs.closeSync(fd);
+    sc.close();
   }
 }
 

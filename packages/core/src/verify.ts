@@ -1,17 +1,17 @@
 /**
  * verifyLog: check every record of a framed log on disk, one piscina task per segment, in parallel.
  * Read-only and lock-free: it can run on a closed log or beside a live writer (then the segment
- * being written may show a torn tail, which is not an error). See docs/FORMAT.md for the rules.
+ * being written may show a torn tail, which is not an error, and a segment that retention removes
+ * during the run is counted in `removed`, not an error). See docs/FORMAT.md for the rules.
  */
 import * as fs from 'node:fs';
 import {
   checkChain,
   CorruptLogError,
-  decodeSegmentHeader,
   InvalidArgumentError,
   LogFormatError,
-  SEGMENT_HEADER_BYTES,
   listSegments,
+  readSegmentHeader,
   listShardDirs,
   readManifest,
   verifySegments,
@@ -38,7 +38,10 @@ export interface VerifyReport {
   /** True when no segment has an error (a torn tail in a shard's last segment is not one). */
   ok: boolean;
   shards: number;
+  /** Segments checked. */
   segments: number;
+  /** Segments listed at the start that were gone when their turn came (retention): skipped, not errors. */
+  removed: number;
   /** Valid records. */
   records: number;
   /** Bytes of all segment files. */
@@ -75,13 +78,15 @@ export async function verifyLog(options: VerifyOptions): Promise<VerifyReport> {
   if (manifest && manifest.format !== 'framed') throw new InvalidArgumentError(`log ${dir} is in '${manifest.format}' format, which has no checksums to verify`);
   const { shards, tasks } = segmentTasks(dir);
   if (!manifest && tasks.length === 0) throw new InvalidArgumentError(`no log at ${dir}`);
-  const files = await verifySegments(tasks, { threads: options.threads });
-  for (const s of shards) checkChain(files.filter((f) => f.shard === s));
+  const checked = await verifySegments(tasks, { threads: options.threads });
+  for (const s of shards) checkChain(checked.filter((f) => f.shard === s));
+  const files = checked.filter((f) => !f.removed);
   const report: VerifyReport = {
     dir,
     ok: true,
     shards: manifest ? manifest.shards : shards.length,
     segments: files.length,
+    removed: checked.length - files.length,
     records: 0,
     bytes: 0,
     lastSeq: 0,
@@ -138,7 +143,7 @@ export async function verifyBeforeOpen(dir: string, shards: number, skipCorrupt:
         out[s].records += r.records;
       }
       for (const e of r.errors) {
-        if (r.prevMaxSeq < 0 || e.reason.startsWith('segment header says')) throw new LogFormatError(r.file, e.reason);
+        if (e.kind === 'format') throw new LogFormatError(r.file, e.reason);
         if (!skipCorrupt) throw new CorruptLogError(r.file, e.offset, e.reason);
         out[s].skippedRegions++;
         out[s].skippedBytes += e.bytes;
@@ -150,15 +155,11 @@ export async function verifyBeforeOpen(dir: string, shards: number, skipCorrupt:
 
 /** A SegmentCheck with only the header's fields filled (records unknown), or undefined if it has none yet. */
 function headerOnly(t: SegmentTask): SegmentCheck | undefined {
-  const fd = fs.openSync(t.file, 'r');
   try {
-    const b = Buffer.alloc(SEGMENT_HEADER_BYTES);
-    if (fs.readSync(fd, b, 0, b.length, 0) < b.length) return undefined;
-    const h = decodeSegmentHeader(b, t.file);
+    const h = readSegmentHeader(t, true);
+    if (typeof h === 'string') return undefined;
     return { file: t.file, shard: t.shard, firstSeq: t.firstSeq, bytes: 0, records: 0, minSeq: 0, maxSeq: 0, prevMaxSeq: h.prevMaxSeq, errors: [] };
   } catch {
     return undefined; // recovery reports it
-  } finally {
-    fs.closeSync(fd);
   }
 }

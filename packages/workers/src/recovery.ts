@@ -9,25 +9,20 @@
  *   it is cut (ftruncate + fsync) and reported.
  * - Otherwise it is corruption of data that was synced: CorruptLogError naming file and offset,
  *   unless skipCorrupt is set, in which case the bad bytes are skipped and counted.
- * - A last segment shorter than its header, or holding only zero bytes (a crash while creating it,
- *   before its header was synced: no record can follow an unsynced header), is removed.
+ * - A last segment that our own crash left before its header was synced (0 bytes, a header of zeros,
+ *   or fewer than 40 bytes that begin the header we would have written) is removed: no record can
+ *   follow an unsynced header. Any other file under a segment's name is a LogFormatError, never
+ *   removed or cut: recovery only deletes what it wrote.
+ * The scanning itself is segment-scanner.ts's and line-scanner.ts's; this module decides what to cut, remove or refuse.
  */
 import * as fs from 'node:fs';
-import { CorruptLogError, LogFormatError } from './errors.js';
-import { align8, type Format } from './layout.js';
-import {
-  checkRecord,
-  decodeSegmentHeader,
-  isUnfinishedSegment,
-  tornOrCorrupt,
-  fsyncDir,
-  listSegments,
-  readSeq,
-  REASONS,
-  SEGMENT_HEADER_BYTES,
-  type SegmentRef,
-} from './segment.js';
 import * as path from 'node:path';
+import { CorruptLogError, LogFormatError } from './errors.js';
+import type { Format } from './layout.js';
+import { fsyncDir, listSegments, type SegmentRef } from './segment.js';
+import { scanLineSegment } from './line-scanner.js';
+import { readSegmentHeader } from './segment-header.js';
+import { SegmentScanner } from './segment-scanner.js';
 
 export interface ShardRecovery {
   shard: number;
@@ -51,7 +46,7 @@ export interface ShardRecovery {
   /** With skipCorrupt: corrupt regions skipped before the tail, and their bytes. */
   skippedRegions: number;
   skippedBytes: number;
-  /** Files removed (a last segment left shorter than its header by a crash). */
+  /** Files removed (a last segment a crash left before its header reached the disk). */
   removedFiles: string[];
   /** The segment the writer should append to, if any, and its size after recovery. */
   tail?: { file: string; firstSeq: number; size: number; maxSeq: number };
@@ -80,26 +75,13 @@ export function recoverShard(dir: string, shard: number, format: Format, opts: R
   for (const s of segs) {
     if (!fs.lstatSync(s.file).isFile()) throw new LogFormatError(s.file, 'not a regular file: refusing to use it as a segment');
   }
-  if (format === 'framed') {
-    // Every header must be ours: a foreign or future file anywhere is refused before anything is cut.
-    for (let i = 0; i < segs.length; i++) {
-      const s = segs[i];
-      const size = fs.statSync(s.file).size;
-      const head = readHead(s.file);
-      if (i === segs.length - 1 && isUnfinishedSegment(head, size)) continue; // handled below
-      const h = decodeSegmentHeader(head, s.file);
-      if (h.shard !== shard) throw new LogFormatError(s.file, `segment belongs to shard ${h.shard}, found in shard ${shard}`);
-      if (h.firstSeq !== s.firstSeq) throw new LogFormatError(s.file, `segment header says first seq ${h.firstSeq}, its name says ${s.firstSeq}`);
-    }
-  }
-  // A crash between creating a segment and its first sync leaves a short file, or one whose header
-  // never reached the disk (zeros): nothing in it was ever acknowledged (the header is synced with the
-  // first records, before their ack). Remove it.
-  while (segs.length > 0) {
+  // Every header must be ours: a foreign or future file anywhere is refused before anything is cut
+  // or removed. A crash between creating the last segment and its first sync leaves one whose header
+  // never reached the disk: nothing in it was ever acknowledged (the header is synced with the first
+  // records, before their ack). Remove it.
+  const unfinished = segs.map((s, i) => isUnfinished(s, format, i === segs.length - 1));
+  if (unfinished.at(-1)) {
     const last = segs[segs.length - 1];
-    const size = fs.statSync(last.file).size;
-    const torn = format === 'framed' ? isUnfinishedSegment(readHead(last.file), size) : size === 0;
-    if (!torn) break;
     fs.unlinkSync(last.file);
     fsyncDir(path.dirname(last.file));
     report.removedFiles.push(last.file);
@@ -113,65 +95,53 @@ export function recoverShard(dir: string, shard: number, format: Format, opts: R
   return report;
 }
 
-/** A framed segment whose creation never completed: shorter than its header, or zero bytes only. */
-
-function readHead(file: string): Uint8Array {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const b = new Uint8Array(SEGMENT_HEADER_BYTES);
-    const n = fs.readSync(fd, b, 0, SEGMENT_HEADER_BYTES, 0);
-    return b.subarray(0, n);
-  } finally {
-    fs.closeSync(fd);
-  }
+/**
+ * Checks a segment's header; true if it is our own unfinished last segment (framed: see
+ * isOwnUnfinishedHead; lines: 0 bytes). A foreign or damaged header is a LogFormatError.
+ */
+function isUnfinished(seg: SegmentRef, format: Format, last: boolean): boolean {
+  if (format === 'lines') return last && fs.statSync(seg.file).size === 0;
+  return readSegmentHeader(seg, last) === 'unfinished';
 }
 
 function recoverFramedTail(seg: SegmentRef, report: ShardRecovery, opts: RecoverOptions): void {
-  const buf = fs.readFileSync(seg.file);
-  const u8 = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
-  const dv = new DataView(u8.buffer, u8.byteOffset, u8.length);
-  const header = decodeSegmentHeader(u8, seg.file);
-  const size = u8.length;
-  let maxSeq = header.prevMaxSeq;
-  let off = SEGMENT_HEADER_BYTES;
-  let cutReason: string | undefined;
-  report.segmentsScanned = 1;
-  while (off < size) {
-    const len = checkRecord(u8, dv, off, size);
-    if (len > 0 && off + align8(len) <= size) {
-      const seq = readSeq(dv, off);
-      if (seq > maxSeq) maxSeq = seq;
-      report.records++;
-      off += align8(len);
-      continue;
+  const sc = new SegmentScanner(seg, { last: true, payloads: false });
+  try {
+    let maxSeq = sc.header!.prevMaxSeq;
+    report.segmentsScanned = 1;
+    for (;;) {
+      while (sc.next()) {
+        if (sc.seq > maxSeq) maxSeq = sc.seq;
+        report.records++;
+      }
+      const v = sc.verdict!;
+      if (v.kind === 'corrupt') {
+        if (!opts.skipCorrupt) throw new CorruptLogError(seg.file, v.offset, v.reason.message);
+        report.skippedRegions++;
+        report.skippedBytes += v.bytes;
+        sc.resume();
+        continue;
+      }
+      let end = sc.position;
+      if (v.kind === 'torn') {
+        cut(seg.file, v.offset, v.offset + v.bytes, report, v.reason.message);
+        end = v.offset;
+      }
+      report.lastSeq = maxSeq;
+      report.tail = { file: seg.file, firstSeq: seg.firstSeq, size: end, maxSeq };
+      return;
     }
-    const reason = len > 0 ? 'record padding runs past the end of the file' : REASONS[len];
-    const { torn, next } = tornOrCorrupt(u8, dv, off, size);
-    if (torn) {
-      cutReason = reason + (next < 0 ? '' : ' (an unflushed zero-filled hole; later records were never durable)');
-      break;
-    }
-    if (!opts.skipCorrupt) throw new CorruptLogError(seg.file, off, `${reason}, and valid records follow at offset ${next}`);
-    report.skippedRegions++;
-    report.skippedBytes += next - off;
-    off = next;
+  } finally {
+    sc.close();
   }
-  if (off < size) cut(seg.file, off, size, report, cutReason ?? 'torn record');
-  report.lastSeq = maxSeq;
-  report.tail = { file: seg.file, firstSeq: seg.firstSeq, size: off, maxSeq };
 }
 
 function recoverLinesTail(seg: SegmentRef, report: ShardRecovery): void {
-  const buf = fs.readFileSync(seg.file);
-  const size = buf.length;
-  let end = buf.lastIndexOf(10) + 1; // keep up to and including the last newline
-  let lines = 0;
-  for (let i = buf.indexOf(10); i >= 0 && i < end; i = buf.indexOf(10, i + 1)) lines++;
+  const { size, lines, end } = scanLineSegment(seg.file);
   report.segmentsScanned = 1;
   report.lines = lines;
   report.records = lines;
   if (end < size) cut(seg.file, end, size, report, 'line without its newline');
-  if (end < 0) end = 0;
   report.tail = { file: seg.file, firstSeq: seg.firstSeq, size: end, maxSeq: seg.firstSeq + lines - 1 };
 }
 

@@ -1,6 +1,6 @@
 /**
- * Segment files: names, the 40-byte header of framed segments, and the record scanner used by
- * recovery, readers and verify.
+ * Segment files: names, the 40-byte header of framed segments (encoding; segment-scanner.ts reads
+ * and checks it), and the check of one record in memory.
  *
  * Layout of a log directory:
  *   <dir>/shardlog.json                      manifest: format version, record format, shard count, id
@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { crc32cUpdate, maskCrc, recordCrc } from './crc32c.js';
 import { LogFormatError } from './errors.js';
-import { align8, FORMAT_FRAMED, H_LEN, H_SEQ_HI, H_SEQ_LO, HEADER_BYTES, SEQ_HI_MASK, TYPE_BYTES, TYPE_SHIFT, TYPE_UTF8, type Format } from './layout.js';
+import { FORMAT_FRAMED, H_LEN, H_SEQ_HI, H_SEQ_LO, HEADER_BYTES, SEQ_HI_MASK, TYPE_BYTES, TYPE_SHIFT, TYPE_UTF8, type Format } from './layout.js';
 
 export const SEGMENT_MAGIC = 'SHARDLOG';
 export const SEGMENT_VERSION = 1;
@@ -88,25 +88,6 @@ export function encodeSegmentHeader(h: SegmentHeader): Uint8Array {
   return b;
 }
 
-/** Parse and check a segment header; a foreign, damaged or future file is a LogFormatError. */
-export function decodeSegmentHeader(b: Uint8Array, file: string): SegmentHeader {
-  if (b.length < SEGMENT_HEADER_BYTES) throw new LogFormatError(file, `too short for a segment header (${b.length} bytes)`);
-  for (let i = 0; i < 8; i++) {
-    if (b[i] !== SEGMENT_MAGIC.charCodeAt(i)) throw new LogFormatError(file, 'not a shardlog segment (bad magic)');
-  }
-  const dv = new DataView(b.buffer, b.byteOffset, SEGMENT_HEADER_BYTES);
-  const version = dv.getUint16(8, true);
-  if (version !== SEGMENT_VERSION) throw new LogFormatError(file, `segment format version ${version} is not supported (this build reads ${SEGMENT_VERSION})`);
-  if (dv.getUint32(36, true) !== maskCrc(crc32cUpdate(0, b, 0, 36))) throw new LogFormatError(file, 'segment header checksum mismatch');
-  if (dv.getUint16(10, true) !== FORMAT_FRAMED) throw new LogFormatError(file, 'segment record format is unknown');
-  return {
-    version,
-    shard: dv.getUint16(12, true),
-    firstSeq: dv.getUint32(16, true) + dv.getUint32(20, true) * 2 ** 32,
-    prevMaxSeq: dv.getUint32(24, true) + dv.getUint32(28, true) * 2 ** 32,
-  };
-}
-
 export function readSeq(dv: DataView, off: number): number {
   return dv.getUint32(off + H_SEQ_LO, true) + (dv.getUint32(off + H_SEQ_HI, true) & SEQ_HI_MASK) * 2 ** 32;
 }
@@ -128,44 +109,4 @@ export function checkRecord(u8: Uint8Array, dv: DataView, off: number, end: numb
   if (type !== TYPE_BYTES && type !== TYPE_UTF8) return -3;
   if (recordCrc(u8, off, len) !== dv.getUint32(off + 4, true)) return -4;
   return len;
-}
-
-export const REASONS: Record<number, string> = {
-  [-1]: 'record runs past the end of the file',
-  [-2]: 'record length is impossible',
-  [-3]: 'record type is unknown',
-  [-4]: 'record checksum mismatch',
-};
-
-/** Search forward (8-byte steps) from `from` for the next offset holding a valid record; -1 if none. */
-export function findNextValid(u8: Uint8Array, dv: DataView, from: number, end: number): number {
-  for (let off = align8(from); off + HEADER_BYTES <= end; off += 8) {
-    if (checkRecord(u8, dv, off, end) > 0) return off;
-  }
-  return -1;
-}
-
-/**
- * A shard's last segment that a crash left before its first sync: shorter than its header, or a
- * header of zeros (never written to disk). Nothing in it was acknowledged: recovery removes it,
- * readers and verify pass over it. `head` is the file's first (up to) 40 bytes.
- */
-export function isUnfinishedSegment(head: Uint8Array, size: number): boolean {
-  if (size < SEGMENT_HEADER_BYTES || head.length < SEGMENT_HEADER_BYTES) return true;
-  for (let i = 0; i < SEGMENT_HEADER_BYTES; i++) if (head[i] !== 0) return false;
-  return true;
-}
-
-/**
- * The one rule recovery, readers, follow and verify share, for a record at `off` that is not valid:
- * if no valid record follows it, or only zero bytes lie between it and the next one (a hole the file
- * system allocated but an unflushed write never filled), it is a torn tail: those bytes were never
- * durable. Otherwise valid records follow damaged bytes: corruption of synced data.
- * `next` is the offset of the next valid record, or -1.
- */
-export function tornOrCorrupt(u8: Uint8Array, dv: DataView, off: number, end: number): { torn: boolean; next: number } {
-  const next = findNextValid(u8, dv, off + 8, end);
-  if (next < 0) return { torn: true, next };
-  for (let i = off; i < next; i++) if (u8[i] !== 0) return { torn: false, next };
-  return { torn: true, next };
 }

@@ -8,6 +8,7 @@
 import { availableParallelism } from 'node:os';
 import type { SegmentCheck, SegmentTask } from './verify-segment.js';
 import { verifySegment } from './verify-segment.js';
+import { chainBreak } from './segment-header.js';
 
 export const VERIFY_TASK_URL = new URL('./verify-task.js', import.meta.url);
 
@@ -33,22 +34,20 @@ export async function verifySegments(tasks: SegmentTask[], opts: VerifyPoolOptio
 /**
  * Cross-segment checks of one shard's segments, oldest first: a segment's header names the highest
  * seq of the segment before it, and its own first seq must lie above that. Adds errors (offset 0)
- * to the later segment. Segments that already have errors are not used as a reference.
+ * to the later segment. Segments that already have errors are not used as a reference, and a
+ * segment removed meanwhile (retention) ends the chain: the next one is not compared across it.
  */
 export function checkChain(segs: SegmentCheck[]): void {
   for (let i = 1; i < segs.length; i++) {
     const prev = segs[i - 1];
     const cur = segs[i];
-    if (cur.prevMaxSeq < 0 || prev.prevMaxSeq < 0 || prev.errors.length > 0) continue;
+    if (cur.removed || prev.removed || cur.prevMaxSeq < 0 || prev.prevMaxSeq < 0 || prev.errors.length > 0) continue;
     const prevEnd = prev.records > 0 ? prev.maxSeq : prev.prevMaxSeq;
-    if (cur.prevMaxSeq !== prevEnd) {
-      cur.errors.push({
-        offset: 0,
-        reason: `header says the previous segment ended at seq ${cur.prevMaxSeq}, but the segment before it ends at seq ${prevEnd}: a segment is missing or was cut`,
-        bytes: 0,
-      });
+    const broken = chainBreak(cur.prevMaxSeq, prevEnd);
+    if (broken) {
+      cur.errors.push({ offset: 0, reason: broken, bytes: 0, kind: 'chain' });
     } else if (cur.records > 0 && cur.minSeq <= prevEnd) {
-      cur.errors.push({ offset: 0, reason: `first seq ${cur.minSeq} is not above the previous segment's last seq ${prevEnd}`, bytes: 0 });
+      cur.errors.push({ offset: 0, reason: `first seq ${cur.minSeq} is not above the previous segment's last seq ${prevEnd}`, bytes: 0, kind: 'order' });
     }
   }
 }

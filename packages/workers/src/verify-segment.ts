@@ -10,11 +10,14 @@
  * - anything else (a bad record followed by valid ones across non-zero bytes, or any bad record in
  *   a segment that is not the last: those were synced before the next segment was created) is an
  *   error, reported with its offset; the scan resumes at the next valid record.
+ * - a segment that is gone when its turn comes (retention removed it meanwhile) is `removed`, not an error.
+ * The reading and the verdicts are segment-scanner.ts's; this module turns them into a SegmentCheck.
  */
-import * as fs from 'node:fs';
 import { LogFormatError } from './errors.js';
-import { align8 } from './layout.js';
-import { checkRecord, decodeSegmentHeader, isUnfinishedSegment, readSeq, REASONS, SEGMENT_HEADER_BYTES, tornOrCorrupt } from './segment.js';
+import { SegmentScanner } from './segment-scanner.js';
+
+/** What kind of problem: a header that is not ours, damaged records, seqs out of order, a broken link. */
+export type VerifyIssueKind = 'format' | 'corrupt' | 'order' | 'chain';
 
 export interface VerifyIssue {
   /** Byte offset in the file. */
@@ -22,6 +25,7 @@ export interface VerifyIssue {
   reason: string;
   /** Bytes of the bad region (up to the next valid record or the end of the file); 0 for header and order problems. */
   bytes: number;
+  kind: VerifyIssueKind;
 }
 
 export interface SegmentCheck {
@@ -42,6 +46,8 @@ export interface SegmentCheck {
   errors: VerifyIssue[];
   /** Last segment only: the torn tail recovery would cut (offset, bytes, why). */
   torn?: { offset: number; bytes: number; reason: string };
+  /** True when the file was gone when its turn came (retention removed it): nothing was checked. */
+  removed?: boolean;
 }
 
 export interface SegmentTask {
@@ -55,57 +61,49 @@ export interface SegmentTask {
 export function verifySegment(task: SegmentTask): SegmentCheck {
   const { file, shard, firstSeq, isLast } = task;
   const out: SegmentCheck = { file, shard, firstSeq, bytes: 0, records: 0, minSeq: 0, maxSeq: 0, prevMaxSeq: -1, errors: [] };
-  let buf: Buffer;
+  let sc: SegmentScanner;
   try {
-    buf = fs.readFileSync(file);
+    sc = new SegmentScanner(task, { last: isLast, payloads: false });
   } catch (e) {
-    out.errors.push({ offset: 0, reason: `cannot read: ${(e as Error).message}`, bytes: 0 });
-    return out;
-  }
-  const size = buf.length;
-  out.bytes = size;
-  const u8 = new Uint8Array(buf.buffer, buf.byteOffset, size);
-  const dv = new DataView(u8.buffer, u8.byteOffset, size);
-  // A last segment shorter than its header, or with an all-zero header, is a crash while creating it.
-  if (isLast && isUnfinishedSegment(u8, size)) {
-    if (size > 0) out.torn = { offset: 0, bytes: size, reason: 'segment header was never written (a crash while creating the segment)' };
+    // not ours (LogFormatError), or not readable at all (a directory, no permission)
+    const reason = e instanceof LogFormatError ? e.message.slice(file.length + 2) : `cannot read: ${(e as Error).message}`;
+    out.errors.push({ offset: 0, reason, bytes: 0, kind: 'format' });
     return out;
   }
   try {
-    const h = decodeSegmentHeader(u8, file);
-    out.prevMaxSeq = h.prevMaxSeq;
-    if (h.shard !== shard) out.errors.push({ offset: 0, reason: `segment header says shard ${h.shard}, found in shard ${shard}`, bytes: 0 });
-    if (h.firstSeq !== firstSeq) out.errors.push({ offset: 0, reason: `segment header says first seq ${h.firstSeq}, its name says ${firstSeq}`, bytes: 0 });
-  } catch (e) {
-    out.errors.push({ offset: 0, reason: e instanceof LogFormatError ? e.message.slice(file.length + 2) : String(e), bytes: 0 });
-    return out;
+    out.bytes = sc.bytes;
+    const v = sc.verdict;
+    if (v?.kind === 'removed') out.removed = true;
+    if (v?.kind === 'unfinished' && sc.bytes > 0) out.torn = { offset: 0, bytes: sc.bytes, reason: 'segment header was never written (a crash while creating the segment)' };
+    if (!sc.header) return out;
+    out.prevMaxSeq = sc.header.prevMaxSeq;
+    scanRecords(sc, out);
+    out.bytes = sc.bytes;
+  } finally {
+    sc.close();
   }
-  let off = SEGMENT_HEADER_BYTES;
+  return out;
+}
+
+function scanRecords(sc: SegmentScanner, out: SegmentCheck): void {
   let last = -1;
-  while (off < size) {
-    const len = checkRecord(u8, dv, off, size);
-    if (len > 0 && off + align8(len) <= size) {
-      const seq = readSeq(dv, off);
+  for (;;) {
+    while (sc.next()) {
+      const seq = sc.seq;
       // (a segment's name is the first seq it was created for; after a crash cut all its records,
       // the records appended to it later may start elsewhere: what must hold is the order)
-      if (out.records === 0 && seq <= out.prevMaxSeq) out.errors.push({ offset: off, reason: `first record has seq ${seq}, not above the previous segment's last seq ${out.prevMaxSeq} (from the header)`, bytes: 0 });
-      if (seq <= last) out.errors.push({ offset: off, reason: `seq ${seq} does not rise above the previous record's ${last}`, bytes: 0 });
+      if (out.records === 0 && seq <= out.prevMaxSeq) out.errors.push({ offset: sc.offset, reason: `first record has seq ${seq}, not above the previous segment's last seq ${out.prevMaxSeq} (from the header)`, bytes: 0, kind: 'order' });
+      if (seq <= last) out.errors.push({ offset: sc.offset, reason: `seq ${seq} does not rise above the previous record's ${last}`, bytes: 0, kind: 'order' });
       if (out.records === 0) out.minSeq = seq;
       if (seq > out.maxSeq) out.maxSeq = seq;
       last = seq;
       out.records++;
-      off += align8(len);
-      continue;
     }
-    const reason = len > 0 ? 'record padding runs past the end of the file' : REASONS[len];
-    const { torn, next } = tornOrCorrupt(u8, dv, off, size);
-    if (torn) {
-      if (isLast) out.torn = { offset: off, bytes: size - off, reason };
-      else out.errors.push({ offset: off, reason: `${reason} (${size - off} bytes to the end of a segment that is not the shard's last)`, bytes: size - off });
-      break;
-    }
-    out.errors.push({ offset: off, reason: `${reason}; valid records resume at offset ${next}`, bytes: next - off });
-    off = next;
+    const v = sc.verdict!;
+    if (v.kind === 'torn') out.torn = { offset: v.offset, bytes: v.bytes, reason: v.reason.message };
+    if (v.kind !== 'corrupt') return;
+    out.errors.push({ offset: v.offset, reason: v.reason.message, bytes: v.bytes, kind: 'corrupt' });
+    if (v.resumeAt < 0) return;
+    sc.resume();
   }
-  return out;
 }

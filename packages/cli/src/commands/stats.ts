@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { decodeSegmentHeader, listSegments, listShardDirs, LOCK_FILE, verifySegment, type Format } from '@shardlog/workers';
+import { listSegments, listShardDirs, LOCK_FILE, scanLineSegment, verifySegment, type Format } from '@shardlog/workers';
 import { dirArg, requireLog } from '../args.js';
 import type { Command } from '../command.js';
 
@@ -21,24 +21,23 @@ export interface ShardFileStats {
 export function shardFileStats(dir: string, shard: number, format: Format): ShardFileStats {
   const segs = listSegments(dir, shard, format);
   const st: ShardFileStats = { shard, segments: segs.length, bytes: 0, firstSeq: segs[0]?.firstSeq ?? 0, lastSeq: 0, tornBytes: 0 };
-  for (const s of segs) st.bytes += fs.statSync(s.file).size;
+  for (const s of segs) st.bytes += fs.statSync(s.file, { throwIfNoEntry: false })?.size ?? 0; // (removed meanwhile: 0)
   const last = segs[segs.length - 1];
   if (!last) return st;
   if (format === 'framed') {
     const c = verifySegment({ file: last.file, shard, firstSeq: last.firstSeq, isLast: true });
     st.lastSeq = c.records > 0 ? c.maxSeq : Math.max(0, c.prevMaxSeq);
     if (c.records === 0 && c.prevMaxSeq < 0 && segs.length > 1) {
-      // a last segment without a header yet: the one before it tells
-      const h = fs.readFileSync(segs[segs.length - 2].file).subarray(0, 40);
-      st.lastSeq = Math.max(0, decodeSegmentHeader(h, segs[segs.length - 2].file).prevMaxSeq);
+      // a last segment without a header yet: the one before it holds the shard's highest seq
+      const p = segs[segs.length - 2];
+      const b = verifySegment({ file: p.file, shard, firstSeq: p.firstSeq, isLast: false });
+      st.lastSeq = b.records > 0 ? b.maxSeq : Math.max(0, b.prevMaxSeq);
     }
     st.tornBytes = c.torn?.bytes ?? 0;
   } else {
-    const b = fs.readFileSync(last.file);
-    let lines = 0;
-    for (let i = b.indexOf(10); i >= 0; i = b.indexOf(10, i + 1)) lines++;
+    const { lines, size, end } = scanLineSegment(last.file);
     st.lastSeq = lines > 0 ? last.firstSeq + lines - 1 : 0;
-    st.tornBytes = b.length - (b.lastIndexOf(10) + 1);
+    st.tornBytes = size - end;
   }
   return st;
 }

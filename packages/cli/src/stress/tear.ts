@@ -13,7 +13,7 @@
  * (CorruptLogError from openLog's recovery, or from readLog for an older segment), never silently cut.
  */
 import * as fs from 'node:fs';
-import { align8, checkRecord, HEADER_BYTES, listSegments, SEGMENT_HEADER_BYTES } from '@shardlog/workers';
+import { align8, HEADER_BYTES, listSegments, SEGMENT_HEADER_BYTES, SegmentScanner, TYPE_UTF8, type SegmentRef } from '@shardlog/workers';
 import type { Payloads } from './payload.js';
 import type { Rng } from './prng.js';
 import type { TearMode } from './options.js';
@@ -43,23 +43,24 @@ interface Scan {
   ackedEnd: number;
 }
 
-function scanSegment(shard: number, file: string, gen: Payloads, ackCount: (producer: number) => number): Scan {
-  const buf = fs.readFileSync(file);
-  const u8 = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
-  const dv = new DataView(u8.buffer, u8.byteOffset, u8.length);
-  const s: Scan = { shard, file, size: u8.length, starts: [], ends: [], acked: [], ackedEnd: SEGMENT_HEADER_BYTES };
-  let off = SEGMENT_HEADER_BYTES;
-  while (off < u8.length) {
-    const len = checkRecord(u8, dv, off, u8.length);
-    if (len < 0 || off + align8(len) > u8.length) break;
-    const d = gen.check(u8.subarray(off + HEADER_BYTES, off + len), u8[off + 15] === 2);
-    const acked = d.producer >= 0 && d.index < ackCount(d.producer);
-    s.starts.push(off);
-    s.ends.push(off + align8(len));
-    s.acked.push(acked);
-    if (acked) s.ackedEnd = off + align8(len);
-    off += align8(len);
+function scanSegment(seg: SegmentRef, gen: Payloads, ackCount: (producer: number) => number): Scan {
+  const { shard, file } = seg;
+  const sc = new SegmentScanner(seg, { last: true });
+  const s: Scan = { shard, file, size: sc.bytes, starts: [], ends: [], acked: [], ackedEnd: SEGMENT_HEADER_BYTES };
+  try {
+    while (sc.next()) {
+      const d = gen.check(sc.payload(), sc.type === TYPE_UTF8);
+      const acked = d.producer >= 0 && d.index < ackCount(d.producer);
+      const end = sc.offset + align8(sc.length);
+      s.starts.push(sc.offset);
+      s.ends.push(end);
+      s.acked.push(acked);
+      if (acked) s.ackedEnd = end;
+    }
+  } finally {
+    sc.close();
   }
+  s.size = sc.bytes;
   return s;
 }
 
@@ -68,7 +69,7 @@ export function tearLog(dir: string, shards: number, gen: Payloads, ackCount: (p
   for (let shard = 0; shard < shards; shard++) {
     const segs = listSegments(dir, shard, 'framed');
     if (segs.length === 0) continue;
-    scans.push(scanSegment(shard, segs[segs.length - 1].file, gen, ackCount));
+    scans.push(scanSegment(segs[segs.length - 1], gen, ackCount));
   }
   return mode === 'tail' ? tearTail(scans, rng) : tearSynced(dir, shards, scans, gen, ackCount, rng);
 }
@@ -121,7 +122,7 @@ function tearSynced(dir: string, shards: number, lastScans: Scan[], gen: Payload
     const older: Scan[] = [];
     for (let shard = 0; shard < shards; shard++) {
       const segs = listSegments(dir, shard, 'framed');
-      for (const seg of segs.slice(0, -1)) older.push(scanSegment(shard, seg.file, gen, ackCount));
+      for (const seg of segs.slice(0, -1)) older.push(scanSegment(seg, gen, ackCount));
     }
     hit = pick(older);
   }

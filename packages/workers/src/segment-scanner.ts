@@ -1,0 +1,361 @@
+/**
+ * The one reader of segment files. Recovery, verify, readLog/readShard, follow's cursor and the CLI
+ * all walk segments through SegmentScanner (framed) or scanLineSegment (lines, line-scanner.ts), so
+ * the header check (segment-header.ts), the record check and the torn-versus-corrupt rule exist once.
+ *
+ * In the spirit of LevelDB's log::Reader and etcd's WAL decoder: the scanner opens a segment, checks
+ * its header once, reads the file in bounded chunks (one chunk, or one record if a record is larger,
+ * whatever the segment's size), yields records, and ends with a typed verdict instead of a message:
+ *
+ *   clean       the scan reached the end of the file on a record boundary
+ *   torn        a bad record with nothing valid after it, or only zero bytes up to the next valid
+ *               record (never durable: recovery cuts it)
+ *   corrupt     a bad record with valid records after it across non-zero bytes, or any bad record
+ *               in a segment that is not the shard's last (synced data was damaged); resumeAt is the
+ *               next valid record, -1 if none
+ *   live-end    (live scans) the end of a file that is still being written: not yet whole
+ *   removed     the file is gone (retention removed it)
+ *   unfinished  a last segment whose header never reached the disk (a crash while creating it)
+ *
+ * A record that looks bad is re-read from the file before it is called corrupt: a writer may have
+ * been writing it while valid records after it were already visible, so a scan of a live file never
+ * mistakes a write in progress for damage (docs/FORMAT.md, 4.4).
+ */
+import * as fs from 'node:fs';
+import { crc32cUpdate, maskCrc } from './crc32c.js';
+import { align8, H_CRC, H_LEN, H_SEQ_HI, HEADER_BYTES, TYPE_BYTES, TYPE_SHIFT, TYPE_UTF8 } from './layout.js';
+import { checkRecord, readSeq, SEGMENT_HEADER_BYTES, type SegmentHeader, type SegmentRef } from './segment.js';
+import { checkSegmentHead, readHead } from './segment-header.js';
+
+/** Why a record at some offset is not a whole valid record. */
+export type RecordFault = 'short' | 'bad-length' | 'bad-type' | 'bad-crc' | 'padding';
+
+const FAULT_TEXT: Record<RecordFault, string> = {
+  short: 'record runs past the end of the file',
+  'bad-length': 'record length is impossible',
+  'bad-type': 'record type is unknown',
+  'bad-crc': 'record checksum mismatch',
+  padding: 'record padding runs past the end of the file',
+};
+
+/** A verdict's reason: a stable code and the sentence users see (made here, and only here). */
+export interface ScanReason {
+  code: RecordFault;
+  message: string;
+}
+
+export type ScanVerdict =
+  | { kind: 'clean'; offset: number }
+  | { kind: 'torn'; offset: number; bytes: number; hole: boolean; reason: ScanReason }
+  | { kind: 'corrupt'; offset: number; bytes: number; resumeAt: number; reason: ScanReason }
+  | { kind: 'live-end'; offset: number; reason: ScanReason }
+  | { kind: 'removed' }
+  | { kind: 'unfinished' };
+
+export interface ScanOptions {
+  /** The shard's last segment, where a torn end is expected (default true). Settable later. */
+  last?: boolean;
+  /**
+   * A file still being written: a record that runs past the current end is its unwritten end
+   * (verdict 'live-end', judged no further), and a torn end is 'live-end' too. Default false.
+   */
+  live?: boolean;
+  /** Bytes read at a time (default 1 MiB, at most 4 MiB). */
+  chunkBytes?: number;
+  /** Load each record's payload (default true); false for scans that only count and check. */
+  payloads?: boolean;
+}
+
+const MAX_CHUNK = 4 << 20;
+const MAX_RECORD = 0x7ffffff0;
+const RECORD_FAULTS: Record<number, RecordFault> = { [-1]: 'short', [-2]: 'bad-length', [-3]: 'bad-type', [-4]: 'bad-crc' };
+const EMPTY = Buffer.alloc(0);
+
+function reason(code: RecordFault, suffix = ''): ScanReason {
+  return { code, message: FAULT_TEXT[code] + suffix };
+}
+
+/**
+ * One framed segment, scanned record by record. `next()` returns true with the record in
+ * offset/seq/type/length (payload() for its bytes), or false with `verdict` set. After 'clean',
+ * 'live-end', 'torn' or 'corrupt', next() may be called again: it looks at the file afresh from the
+ * same place (a live file may have grown); after 'corrupt', resume() moves past the bad bytes.
+ */
+export class SegmentScanner {
+  readonly file: string;
+  readonly shard: number;
+  readonly firstSeq: number;
+  /** The segment's header, once checked (undefined when removed or unfinished). */
+  header: SegmentHeader | undefined;
+  /** Why the last next() returned false. */
+  verdict: ScanVerdict | undefined;
+  /** The shard's last segment (see ScanOptions). */
+  last: boolean;
+  live: boolean;
+  /** The current record. */
+  offset = 0;
+  seq = 0;
+  type = 0;
+  length = 0;
+  private fd = -1;
+  private readonly chunk: number;
+  private readonly payloads: boolean;
+  private size = 0;
+  private buf: Buffer = EMPTY;
+  private dv: DataView = new DataView(new ArrayBuffer(0));
+  private bufStart = 0;
+  private pos = SEGMENT_HEADER_BYTES;
+  /** For streaming CRCs of records larger than a chunk. */
+  private scratch: Buffer | undefined;
+
+  /** Opens and checks the header; a foreign or damaged header is a LogFormatError (the file is closed). */
+  constructor(ref: SegmentRef, opts: ScanOptions = {}) {
+    this.file = ref.file;
+    this.shard = ref.shard;
+    this.firstSeq = ref.firstSeq;
+    this.last = opts.last ?? true;
+    this.live = opts.live ?? false;
+    this.chunk = Math.max(HEADER_BYTES, Math.min(MAX_CHUNK, opts.chunkBytes ?? 1 << 20));
+    this.payloads = opts.payloads ?? true;
+    try {
+      this.fd = fs.openSync(ref.file, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      this.verdict = { kind: 'removed' };
+      return;
+    }
+    try {
+      this.checkHeader(ref);
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  private checkHeader(ref: SegmentRef): void {
+    this.size = fs.fstatSync(this.fd).size;
+    const h = checkSegmentHead(readHead(this.fd), ref, this.last);
+    if (h) {
+      this.header = h;
+      return;
+    }
+    this.verdict = { kind: 'unfinished' };
+    this.close();
+  }
+
+  /** Bytes of the file as last seen. */
+  get bytes(): number {
+    return this.size;
+  }
+
+  /** Offset of the next record to read. */
+  get position(): number {
+    return this.pos;
+  }
+
+  /** The current record's payload: a view valid until the scanner reads its next chunk. */
+  payload(): Uint8Array {
+    const o = this.offset - this.bufStart;
+    return this.buf.subarray(o + HEADER_BYTES, o + this.length);
+  }
+
+  /** Read on from `offset` (a record boundary), e.g. to take back a record the caller did not use. */
+  seek(offset: number): void {
+    this.pos = offset;
+    this.verdict = undefined;
+  }
+
+  /** After a 'corrupt' verdict: go on at the next valid record (or the end when there is none). */
+  resume(): void {
+    const v = this.verdict;
+    if (v?.kind !== 'corrupt') return;
+    this.seek(v.resumeAt >= 0 ? v.resumeAt : v.offset + v.bytes);
+  }
+
+  close(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  next(): boolean {
+    const prev = this.verdict;
+    if (prev) {
+      if (prev.kind === 'removed' || prev.kind === 'unfinished') return false;
+      this.verdict = undefined;
+      this.dropBuffer(); // look afresh: what was read may be a page a writer was still filling
+    }
+    if (this.fd < 0) return false;
+    for (;;) {
+      const off = this.pos;
+      if (this.ensure(off, 1) === 0) {
+        this.verdict = { kind: 'clean', offset: off };
+        return false;
+      }
+      const len = this.checkAt(off, this.payloads);
+      if (len > 0) {
+        this.offset = off;
+        this.length = len;
+        this.seq = readSeq(this.dv, off - this.bufStart);
+        this.type = this.buf[off - this.bufStart + H_SEQ_HI + 3];
+        this.pos = off + align8(len);
+        return true;
+      }
+      const fault = RECORD_FAULTS[len] ?? 'padding';
+      if (this.live && (fault === 'short' || fault === 'padding')) {
+        this.verdict = { kind: 'live-end', offset: off, reason: reason(fault) };
+        return false;
+      }
+      const v = this.judge(off, fault);
+      if (v) {
+        this.verdict = v;
+        return false;
+      }
+      // whole and valid on a second look: it was being written; read on
+    }
+  }
+
+  /**
+   * The torn-or-corrupt rule for a bad record at `off`: returns the verdict, or undefined if a fresh
+   * read finds a whole valid record there after all.
+   */
+  judge(off: number, fault: RecordFault): ScanVerdict | undefined {
+    const next = this.findNextValid(off + 8);
+    const size = this.size;
+    const hole = next >= 0 && this.allZero(off, next);
+    if (next >= 0 && !hole) {
+      this.dropBuffer();
+      if (this.checkAt(off, false) > 0) return undefined;
+      return { kind: 'corrupt', offset: off, bytes: next - off, resumeAt: next, reason: reason(fault, `; valid records resume at offset ${next}`) };
+    }
+    if (!this.last) {
+      return { kind: 'corrupt', offset: off, bytes: size - off, resumeAt: -1, reason: reason(fault, ` (${size - off} bytes to the end of a segment that is not the shard's last)`) };
+    }
+    if (this.live) return { kind: 'live-end', offset: off, reason: reason(fault) };
+    const r = reason(fault, hole ? ' (an unflushed zero-filled hole; later records were never durable)' : '');
+    return { kind: 'torn', offset: off, bytes: size - off, hole, reason: r };
+  }
+
+  /** Is the bad record the scanner stopped on (verdict 'live-end') corruption after all? Judged afresh. */
+  diagnose(): ScanVerdict | undefined {
+    const v = this.verdict;
+    if (!v || (v.kind !== 'live-end' && v.kind !== 'corrupt')) return v;
+    const live = this.live;
+    this.live = false;
+    try {
+      this.dropBuffer();
+      const len = this.checkAt(v.offset, false);
+      if (len > 0) return undefined;
+      return this.judge(v.offset, RECORD_FAULTS[len] ?? 'padding');
+    } finally {
+      this.live = live;
+    }
+  }
+
+  private setBuffer(b: Buffer, start: number): void {
+    this.buf = b;
+    this.bufStart = start;
+    this.dv = new DataView(b.buffer, b.byteOffset, b.length);
+  }
+
+  private dropBuffer(): void {
+    this.setBuffer(EMPTY, 0);
+  }
+
+  /**
+   * Make the buffer hold [off, off + n) if the file has it (re-reading the file's size when it must);
+   * returns how many bytes from `off` it holds. A new buffer each time: views handed out stay valid.
+   */
+  private ensure(off: number, n: number): number {
+    const have = this.bufStart + this.buf.length - off;
+    if (off >= this.bufStart && have >= n) return have;
+    if (off + n > this.size) this.size = fs.fstatSync(this.fd).size;
+    const end = Math.min(this.size, off + Math.max(n, this.chunk));
+    if (end <= off) return 0;
+    const nb = Buffer.allocUnsafe(end - off);
+    let got = 0;
+    if (off >= this.bufStart && have > 0) got = this.buf.copy(nb, 0, off - this.bufStart);
+    while (got < nb.length) {
+      const k = fs.readSync(this.fd, nb, got, nb.length - got, off + got);
+      if (k === 0) break;
+      got += k;
+    }
+    this.setBuffer(got === nb.length ? nb : nb.subarray(0, got), off);
+    return got;
+  }
+
+  /**
+   * A whole valid record (with its padding) at `off`: its length, or a negative fault (-5: padding).
+   * With `load`, a record larger than a chunk is brought into the buffer whole (for its payload).
+   */
+  private checkAt(off: number, load: boolean): number {
+    if (this.ensure(off, HEADER_BYTES) < HEADER_BYTES) return -1;
+    const len = this.dv.getInt32(off - this.bufStart + H_LEN, true);
+    if (len < HEADER_BYTES || len > MAX_RECORD) return -2;
+    if (off + len > this.size) this.size = fs.fstatSync(this.fd).size;
+    if (off + len > this.size) return -1;
+    const alen = align8(len);
+    if (alen > MAX_CHUNK) {
+      // larger than a chunk: check it streaming before (and unless) it is loaded
+      const type = this.dv.getUint32(off - this.bufStart + H_SEQ_HI, true) >>> TYPE_SHIFT;
+      if (type !== TYPE_BYTES && type !== TYPE_UTF8) return -3;
+      if (!this.crcStreams(off, len)) return -4;
+      if (!load) return off + alen <= this.size ? len : -5;
+    }
+    const have = this.ensure(off, alen);
+    const o = off - this.bufStart;
+    const l = checkRecord(this.buf, this.dv, o, o + Math.min(have, len));
+    if (l < 0) return l;
+    return have >= alen ? len : -5;
+  }
+
+  /** Does the record at `off` (length `len`, within the file) carry its CRC? Read in chunks. */
+  private crcStreams(off: number, len: number): boolean {
+    const scratch = (this.scratch ??= Buffer.allocUnsafe(MAX_CHUNK));
+    let crc = 0;
+    let stored = -1;
+    for (let at = off; at < off + len; ) {
+      const want = Math.min(scratch.length, off + len - at);
+      const n = fs.readSync(this.fd, scratch, 0, want, at);
+      if (n === 0) return false;
+      let from = 0;
+      if (at === off) {
+        stored = scratch.readUInt32LE(H_CRC);
+        crc = crc32cUpdate(0, scratch, 0, 4);
+        from = 8;
+      }
+      crc = crc32cUpdate(crc, scratch, from, n);
+      at += n;
+    }
+    return maskCrc(crc) === stored;
+  }
+
+  /** The offset of the next whole valid record at or after `from` (8-byte steps), -1 if none. */
+  private findNextValid(from: number): number {
+    this.size = fs.fstatSync(this.fd).size;
+    for (let off = align8(from); off + HEADER_BYTES <= this.size; off += 8) {
+      if (this.ensure(off, HEADER_BYTES) < HEADER_BYTES) break;
+      const o = off - this.bufStart;
+      const len = this.dv.getInt32(o + H_LEN, true);
+      if (len < HEADER_BYTES || len > MAX_RECORD || off + len > this.size) continue; // cheap rejects first
+      const type = this.buf[o + H_SEQ_HI + 3];
+      if (type !== TYPE_BYTES && type !== TYPE_UTF8) continue;
+      const l = this.checkAt(off, false);
+      if (l > 0 || l === -5) return off; // (a valid record whose padding is cut off counts, as before)
+    }
+    return -1;
+  }
+
+  /** Are the bytes [from, to) of the file all zero? Read in chunks. */
+  private allZero(from: number, to: number): boolean {
+    for (let at = from; at < to; ) {
+      const n = this.ensure(at, 1);
+      if (n === 0) return true;
+      const o = at - this.bufStart;
+      const stop = Math.min(o + n, o + (to - at));
+      for (let i = o; i < stop; i++) if (this.buf[i] !== 0) return false;
+      at += stop - o;
+    }
+    return true;
+  }
+}
+
