@@ -18,6 +18,7 @@ export {
   RingFullError,
   LogClosedError,
   ShardFailedError,
+  WriterStartError,
   LogLockedError,
   CorruptLogError,
   LogFormatError,

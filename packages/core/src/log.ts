@@ -4,7 +4,6 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import {
   B_BATCHES,
   B_DURABLE,
@@ -16,26 +15,19 @@ import {
   B_SEGMENTS,
   B_WRITEV,
   B_WRITTEN,
-  Comlink,
-  CONTROL_BYTES,
+  createRing,
   deserializeError,
+  failShard,
   G_STATE,
   GLOBAL_BYTES,
-  I_DURABLE_EPOCH,
   I_FULL_WAITS,
-  I_HEAD,
-  I_LOCK,
-  I_STALL_MS,
   I_STATE,
   I_TAIL,
   InvalidArgumentError,
-  LogClosedError,
   MANIFEST_FILE,
   MANIFEST_VERSION,
-  nodeEndpoint,
   readManifest,
   ShardFailedError,
-  SHARD_WRITER_URL,
   STATE_CLOSED,
   STATE_CLOSING,
   STATE_FAILED,
@@ -44,7 +36,6 @@ import {
   type Manifest,
   type SerializedError,
   type ShardRecovery,
-  type ShardWriterApi,
   type ShardWriterData,
 } from '@shardlog/workers';
 import { acquireLock } from './lock.js';
@@ -55,6 +46,7 @@ import { followLog, type FollowOptions } from './follow.js';
 import type { LogEntry } from './reader.js';
 import { truncateSegmentsBefore, type RetentionResult } from './retention.js';
 import { verifyBeforeOpen } from './verify.js';
+import { spawnWriter, startWriters, type ShardHandle } from './writers.js';
 
 export interface ShardStats {
   shard: number;
@@ -97,15 +89,6 @@ export interface LogStats {
 }
 
 const STATES = ['starting', 'running', 'closing', 'closed', 'failed'] as const;
-
-interface ShardHandle {
-  worker: Worker;
-  rpc: Comlink.Remote<ShardWriterApi>;
-  ring: SharedArrayBuffer;
-  i32: Int32Array;
-  b64: BigInt64Array;
-  exited: Promise<number>;
-}
 
 export class Log extends Producer {
   readonly dir: string;
@@ -162,12 +145,8 @@ export class Log extends Producer {
 
   private markFailed(shard: number, cause: Error): void {
     if (!this.failureCause) this.failureCause = cause;
-    const s = this.shardHandles[shard];
-    if (Atomics.load(s.i32, I_STATE) !== STATE_CLOSED) Atomics.store(s.i32, I_STATE, STATE_FAILED);
-    Atomics.store(this.g32, G_STATE, STATE_FAILED);
-    Atomics.notify(s.i32, I_DURABLE_EPOCH);
-    Atomics.notify(s.i32, I_HEAD);
-    Atomics.notify(s.i32, I_LOCK);
+    const code = (cause as { code?: unknown }).code;
+    failShard(this.shardHandles[shard].i32, this.g32, typeof code === 'string' ? code : 'UNKNOWN');
   }
 
   /** Why the log failed, if it did. */
@@ -344,18 +323,8 @@ export async function openLog(options: OpenOptions): Promise<Log> {
     const g32 = new Int32Array(global);
     const rings: SharedArrayBuffer[] = [];
     for (let s = 0; s < shards; s++) {
-      const ring = new SharedArrayBuffer(CONTROL_BYTES + o.ringBytes);
+      const ring = createRing(o.ringBytes, o.stallTimeoutMs, o.testFaults?.ringStart);
       rings.push(ring);
-      Atomics.store(new Int32Array(ring), I_STALL_MS, o.stallTimeoutMs);
-      const start = o.testFaults?.ringStart;
-      if (start !== undefined) {
-        const ri = new Int32Array(ring);
-        const rb = new BigInt64Array(ring, 0, CONTROL_BYTES / 8);
-        ri[I_TAIL] = start | 0;
-        ri[I_HEAD] = start | 0;
-        rb[B_WRITTEN] = BigInt(start >>> 0);
-        rb[B_DURABLE] = BigInt(start >>> 0);
-      }
       const wd: ShardWriterData = {
         ring,
         global,
@@ -368,22 +337,9 @@ export async function openLog(options: OpenOptions): Promise<Log> {
         skipCorrupt: o.skipCorrupt,
         testFaults: o.testFaults,
       };
-      const worker = new Worker(SHARD_WRITER_URL, { workerData: wd, name: `shardlog-${s}` });
-      const exited = new Promise<number>((r) => worker.once('exit', r));
-      started.push({ worker, rpc: Comlink.wrap<ShardWriterApi>(nodeEndpoint(worker)), ring, i32: new Int32Array(ring), b64: new BigInt64Array(ring, 0, CONTROL_BYTES / 8), exited });
+      started.push(spawnWriter(wd));
     }
-    type Started = Awaited<ReturnType<ShardWriterApi['started']>>;
-    const results: Started[] = await Promise.all(
-      started.map((s, i) =>
-        Promise.race<Started>([
-          s.rpc.started(),
-          s.exited.then((code) => ({ ok: false as const, error: { name: 'Error', message: `writer thread of shard ${i} exited during start (code ${code})` } })),
-        ]),
-      ),
-    );
-    const failed = results.find((r) => !r.ok);
-    if (failed && !failed.ok) throw deserializeError(failed.error);
-    const recovery = results.map((r) => (r.ok ? r.recovery : undefined)) as ShardRecovery[];
+    const recovery = await startWriters(started);
     if (verified) {
       for (const [s, v] of verified.entries()) {
         recovery[s].segmentsScanned += v.segments;

@@ -14,7 +14,7 @@
  */
 import * as fs from 'node:fs';
 import { CorruptLogError, LogFormatError } from './errors.js';
-import { align8, type Format } from './layout.js';
+import { align8, type Format } from './record-layout.js';
 import {
   checkRecord,
   decodeSegmentHeader,

@@ -13,7 +13,7 @@
  */
 import * as fs from 'node:fs';
 import { LogFormatError } from './errors.js';
-import { align8 } from './layout.js';
+import { align8 } from './record-layout.js';
 import { checkRecord, decodeSegmentHeader, isUnfinishedSegment, readSeq, REASONS, SEGMENT_HEADER_BYTES, tornOrCorrupt } from './segment.js';
 
 export interface VerifyIssue {
