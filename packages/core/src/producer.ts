@@ -113,6 +113,7 @@ export class Producer {
   private readonly bufs: Buffer[];
   private readonly u8s: Uint8Array[];
   private readonly capacity: number;
+  private readonly mask: number;
   private readonly maxFrame: number;
   private readonly lines: boolean;
   private readonly throwOnFull: boolean;
@@ -148,6 +149,7 @@ export class Producer {
     this.u8s = this.views.map((v) => v.u8);
     this.bufs = handle.rings.map((sab) => Buffer.from(sab));
     this.capacity = this.views[0].capacity;
+    this.mask = this.capacity - 1;
     this.maxFrame = maxFrameBytes(this.capacity);
     this.lines = handle.format === 'lines';
     this.throwOnFull = handle.onFull === 'throw';
@@ -287,37 +289,44 @@ export class Producer {
     }
   }
 
-  private putString(shard: number, s: string): number {
+  /**
+   * The exclusive producer encodes a string straight into the ring with room for the worst case
+   * (3 bytes a UTF-16 unit), then sizes the frame by what was written: one pass over the string, no
+   * byteLength. Returns its seq, or -1 if the worst case does not fit before the ring's end.
+   */
+  private putStringExclusive(shard: number, s: string): number {
     const chars = s.length;
-    if (this.exclusive && chars < 0x2aaaaa00) {
-      // Encode straight into the ring with room for the worst case (3 bytes a UTF-16 unit), then
-      // size the frame by what was written: one pass over the string, no byteLength.
-      const i32 = this.i32s[shard];
-      const worst = HEADER_BYTES + chars * 3 + 1;
-      if (worst <= contiguousRoom(i32, this.capacity)) {
-        const tail = i32[I_TAIL];
-        const idx = tail & (this.capacity - 1);
-        const off = CONTROL_BYTES + idx;
-        const buf = this.bufs[shard];
-        const bytes = utf8Write(buf, s, off + HEADER_BYTES, chars * 3);
-        const nl = this.lines && !endsWithNewline(s) ? 1 : 0;
-        const frame = HEADER_BYTES + bytes + nl;
-        if (frame > this.maxFrame) {
-          buf.fill(0, off + HEADER_BYTES, off + HEADER_BYTES + bytes); // the bytes past TAIL must stay zero
-          throw new EntryTooLargeError(bytes + nl, this.maxEntryBytes);
-        }
-        if (nl === 1) buf[off + HEADER_BYTES + bytes] = 10;
-        const seq = this.seqNext++;
-        writeSeqType(i32, off, seq, TYPE_UTF8_BITS);
-        const end = (tail + align8(frame)) | 0;
-        i32[I_TAIL] = end; // the exclusive producer owns TAIL
-        this.lastEnd[shard] = end;
-        this.touched[shard] = 1;
-        publish(i32, idx, frame);
-        doorbell(i32);
-        return seq;
-      }
+    const i32 = this.i32s[shard];
+    const tail = i32[I_TAIL]; // the exclusive producer owns TAIL
+    if (HEADER_BYTES + chars * 3 + 1 > contiguousRoom(i32, tail, this.capacity)) return -1;
+    const idx = tail & this.mask;
+    const off = CONTROL_BYTES + idx;
+    const buf = this.bufs[shard];
+    const bytes = utf8Write(buf, s, off + HEADER_BYTES, chars * 3);
+    const nl = this.lines && !endsWithNewline(s) ? 1 : 0;
+    const frame = HEADER_BYTES + bytes + nl;
+    if (frame > this.maxFrame) {
+      buf.fill(0, off + HEADER_BYTES, off + HEADER_BYTES + bytes); // the bytes past TAIL must stay zero
+      throw new EntryTooLargeError(bytes + nl, this.maxEntryBytes);
     }
+    if (nl === 1) buf[off + HEADER_BYTES + bytes] = 10;
+    const seq = this.seqNext++;
+    writeSeqType(i32, off, seq, TYPE_UTF8_BITS);
+    const end = (tail + align8(frame)) | 0;
+    i32[I_TAIL] = end;
+    this.lastEnd[shard] = end;
+    this.touched[shard] = 1;
+    publish(i32, idx, frame);
+    doorbell(i32);
+    return seq;
+  }
+
+  private putString(shard: number, s: string): number {
+    if (this.exclusive && s.length < 0x2aaaaa00) {
+      const seq = this.putStringExclusive(shard, s);
+      if (seq >= 0) return seq;
+    }
+    const chars = s.length;
     const bytes = Buffer.byteLength(s, 'utf8');
     const nl = this.lines && !endsWithNewline(s) ? 1 : 0;
     const frame = HEADER_BYTES + bytes + nl;

@@ -199,11 +199,10 @@ export function reserve(i32: Int32Array, capacity: number, size: number): number
 }
 
 /**
- * Bytes free at TAIL before the ring's end, for the exclusive producer that encodes first and sizes
+ * Bytes free at TAIL (`tail`, read by the caller) before the ring's end, for the exclusive producer that encodes first and sizes
  * the record after (it then moves TAIL itself with advanceTail).
  */
-export function contiguousRoom(i32: Int32Array, capacity: number): number {
-  const tail = i32[I_TAIL];
+export function contiguousRoom(i32: Int32Array, tail: number, capacity: number): number {
   return Math.min(capacity - (tail & (capacity - 1)), capacity - ((tail - Atomics.load(i32, I_HEAD)) | 0));
 }
 
