@@ -333,7 +333,7 @@ export async function* followLog(src: FollowSource, fromSeq: number): AsyncGener
       // Closed: every writer drained and synced, so every whole record on disk is durable.
       const wm = state === STATE_CLOSED ? Number.MAX_SAFE_INTEGER : watermark();
       yield* mergeCursors(cursors, heads, wm, gen);
-      if (state === STATE_FAILED) throw src.failure() ?? new ShardFailedError(-1, 'the log failed');
+      if (state === STATE_FAILED) throw src.failure() ?? new ShardFailedError(-1, 'the log failed', { cause: new Error('the log failed') });
       if (state === STATE_CLOSED) {
         for (const c of cursors) {
           if (!c.stuck) continue;

@@ -252,7 +252,10 @@ export class Log extends Producer {
       this.shardHandles.map(async (s, i) => {
         try {
           const r = await Promise.race([s.rpc.close(), s.exited.then(() => ({ ok: false, error: undefined }))]);
-          if (!r.ok) return new ShardFailedError(i, r.error ? r.error.message : 'writer thread exited', { cause: r.error ? deserializeError(r.error) : undefined });
+          if (!r.ok) {
+            const cause = r.error ? deserializeError(r.error) : (this.failureCause ?? Object.assign(new Error(`writer thread of shard ${i} exited`), { code: 'WORKER_EXIT' }));
+            return new ShardFailedError(i, cause.message, { cause });
+          }
         } catch (e) {
           return e as Error;
         }
