@@ -113,6 +113,7 @@ describe('ring wrap-around and padding', () => {
       expect(err).toBeInstanceOf(EntryTooLargeError);
       expect(err?.code).toBe('ERR_SHARDLOG_ENTRY_TOO_LARGE');
       expect(err?.limit).toBe(32 * 1024);
+      expect(err?.entries).toBe(4);
       expect(err?.message).toMatch(/appendMany batch of 4 entries takes 33064 ring bytes/);
       expect(log.nextSeq).toBe(next);
       await log.close();

@@ -253,11 +253,10 @@ export class Producer {
       total += align8(frame);
     }
     if (total > this.maxFrame) {
-      throw new EntryTooLargeError(
-        total,
-        this.maxFrame,
-        `appendMany batch of ${n} entries takes ${total} ring bytes (16 bytes of header per entry, each rounded up to 8), more than the ${this.maxFrame} bytes one reservation may take in this log's ring (half of it): split the batch or raise ringBytes`,
-      );
+      throw new EntryTooLargeError(total, this.maxFrame, {
+        entries: n,
+        message: `appendMany batch of ${n} entries takes ${total} ring bytes (16 bytes of header per entry, each rounded up to 8), more than the ${this.maxFrame} bytes one reservation may take in this log's ring (half of it): split the batch or raise ringBytes`,
+      });
     }
     return total;
   }
@@ -620,6 +619,22 @@ export function describe(v: unknown): string {
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'object') return `an object (${(v as object).constructor?.name ?? 'Object'})`;
   return typeof v;
+}
+
+/**
+ * Append a list of any length in order, as few appendMany reservations as fit (each half the ring at
+ * most): for callers that gather entries they did not size (stream chunks, buffered lines). A bad or
+ * too large entry anywhere throws before anything is appended. Returns the last seq.
+ */
+export function appendInPieces(p: Producer, entries: Entry[]): number {
+  try {
+    return p.appendMany(entries);
+  } catch (e) {
+    if (!(e instanceof EntryTooLargeError) || e.entries === undefined || entries.length < 2) throw e;
+  }
+  const mid = entries.length >> 1;
+  appendInPieces(p, entries.slice(0, mid)); // each half: every entry checked already, the halves fit or split again
+  return appendInPieces(p, entries.slice(mid));
 }
 
 /** Attach a producer to a log opened in another thread, from the handle it sent you. */

@@ -23,10 +23,13 @@ export class InvalidArgumentError extends ShardlogError {
 export class EntryTooLargeError extends ShardlogError {
   readonly size: number;
   readonly limit: number;
-  constructor(size: number, limit: number, message?: string) {
-    super('ERR_SHARDLOG_ENTRY_TOO_LARGE', message ?? `entry of ${size} bytes is larger than the ${limit} bytes this log's ring allows (raise ringBytes)`);
+  /** For an appendMany batch too large as a whole (each entry fits): how many entries it had. */
+  readonly entries: number | undefined;
+  constructor(size: number, limit: number, batch?: { entries: number; message: string }) {
+    super('ERR_SHARDLOG_ENTRY_TOO_LARGE', batch?.message ?? `entry of ${size} bytes is larger than the ${limit} bytes this log's ring allows (raise ringBytes)`);
     this.size = size;
     this.limit = limit;
+    this.entries = batch?.entries;
   }
 }
 
