@@ -33,7 +33,6 @@ import {
   I_STATE,
   I_TAIL,
   InvalidArgumentError,
-  LOCK_LOG_DOWN,
   lockSlow,
   LOCKED,
   LogClosedError,
