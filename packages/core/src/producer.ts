@@ -18,7 +18,6 @@ import {
   align8,
   B_DURABLE,
   B_DURABLE_SEQ,
-  B_WRITTEN,
   contiguousRoom,
   CONTROL_BYTES,
   doorbell,
@@ -35,6 +34,7 @@ import {
   InvalidArgumentError,
   lockSlow,
   LOCKED,
+  logicalPosition,
   LogClosedError,
   maxFrameBytes,
   publish,
@@ -72,7 +72,6 @@ export type Entry = string | Uint8Array;
 
 const TYPE_BYTES_BITS = TYPE_BYTES << 24;
 const TYPE_UTF8_BITS = TYPE_UTF8 << 24;
-const TWO32 = 4294967296;
 
 /**
  * Buffer's utf8Write/latin1Write (what buf.write dispatches to) skip the argument juggling of
@@ -509,13 +508,7 @@ export class Producer {
 
   /** Logical (64-bit) position just past this producer's last record in shard s. */
   private targetFor(s: number): number {
-    const v = this.views[s];
-    const written = Number(Atomics.load(v.b64, B_WRITTEN));
-    const tail = Atomics.load(v.i32, I_TAIL);
-    const head32 = written % TWO32 | 0;
-    const delta = (this.lastEnd[s] - head32) | 0;
-    if (delta <= 0) return written + delta; // already consumed (or older: waiting for `written` is enough)
-    return delta <= ((tail - head32) | 0) ? written + delta : written;
+    return logicalPosition(this.i32s[s], this.views[s].b64, this.lastEnd[s]);
   }
 
   private enqueue(s: number, w: Waiter): void {

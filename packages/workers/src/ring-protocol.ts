@@ -297,6 +297,20 @@ export function failCode(i32: Int32Array): string {
 const TWO32 = 4294967296;
 
 /**
+ * The logical (64-bit, never wrapping) position of ring position `end` (32-bit, wrapping), the end
+ * of a record claimed in this shard: exact while the record is claimed or recently written; for
+ * one consumed long ago, WRITTEN (already durable once DURABLE reaches it).
+ */
+export function logicalPosition(i32: Int32Array, b64: BigInt64Array, end: number): number {
+  const written = Number(Atomics.load(b64, B_WRITTEN));
+  const tail = Atomics.load(i32, I_TAIL);
+  const head32 = written % TWO32 | 0;
+  const delta = (end - head32) | 0;
+  if (delta <= 0) return written + delta; // already consumed (or older: waiting for `written` is enough)
+  return delta <= ((tail - head32) | 0) ? written + delta : written;
+}
+
+/**
  * Nothing claimed in this shard is unwritten or unsynced, and no claim is in progress: TAIL equals
  * WRITTEN, the lock is free, DURABLE equals WRITTEN. Seen after reading the log's next seq N, the
  * shard cannot later receive a seq below N (a seq below N was taken under the lock before that read,
