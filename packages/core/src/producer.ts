@@ -24,10 +24,13 @@ import {
   EntryTooLargeError,
   failCode,
   G_STATE,
+  H_SEQ_HI,
+  H_SEQ_LO,
   HEADER_BYTES,
   I_DURABLE_EPOCH,
   I_FULL_WAITS,
   I_HEAD,
+  I_SLEEPING,
   I_SPACE_WAITERS,
   I_STATE,
   I_TAIL,
@@ -72,6 +75,7 @@ export type Entry = string | Uint8Array;
 
 const TYPE_BYTES_BITS = TYPE_BYTES << 24;
 const TYPE_UTF8_BITS = TYPE_UTF8 << 24;
+const TWO32 = 4294967296;
 
 /**
  * Buffer's utf8Write/latin1Write (what buf.write dispatches to) skip the argument juggling of
@@ -308,13 +312,16 @@ export class Producer {
     }
     if (nl === 1) buf[off + HEADER_BYTES + bytes] = 10;
     const seq = this.seqNext++;
-    writeSeqType(i32, off, seq, TYPE_UTF8_BITS);
+    // writeSeqType, publish and doorbell written out: this path is long enough that V8 stops
+    // inlining small calls in it (measured: ~10 ns more per append through them)
+    i32[(off + H_SEQ_LO) >> 2] = seq % TWO32 | 0;
+    i32[(off + H_SEQ_HI) >> 2] = Math.floor(seq / TWO32) | TYPE_UTF8_BITS;
     const end = (tail + align8(frame)) | 0;
     i32[I_TAIL] = end;
     this.lastEnd[shard] = end;
     this.touched[shard] = 1;
-    publish(i32, idx, frame);
-    doorbell(i32);
+    Atomics.store(i32, off >> 2, frame);
+    if (Atomics.load(i32, I_SLEEPING) === 1) doorbell(i32);
     return seq;
   }
 

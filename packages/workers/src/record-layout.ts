@@ -17,18 +17,27 @@
  * Any change here is a format change of both the ring and the files.
  */
 
-export const HEADER_BYTES = 16;
-export const H_LEN = 0;
-export const H_CRC = 4;
-export const H_SEQ_LO = 8;
-export const H_SEQ_HI = 12;
+/** The header's fields as a const enum, so the helpers below compile to literals (the same values as the exports). */
+const enum R {
+  HEADER_BYTES = 16,
+  LEN = 0,
+  CRC = 4,
+  SEQ_LO = 8,
+  SEQ_HI = 12,
+  SEQ_HI_MASK = 0x1fffff,
+  TWO32 = 4294967296,
+}
+
+export const HEADER_BYTES = R.HEADER_BYTES;
+export const H_LEN = R.LEN;
+export const H_CRC = R.CRC;
+export const H_SEQ_LO = R.SEQ_LO;
+export const H_SEQ_HI = R.SEQ_HI;
 export const TYPE_BYTES = 1;
 export const TYPE_UTF8 = 2;
 export const TYPE_SHIFT = 24;
-export const SEQ_HI_MASK = 0x1fffff;
+export const SEQ_HI_MASK = R.SEQ_HI_MASK;
 export const ALIGN = 8;
-
-const TWO32 = 4294967296;
 
 export function align8(n: number): number {
   return (n + 7) & ~7;
@@ -36,13 +45,13 @@ export function align8(n: number): number {
 
 /** Write a record's seq and type words (Int32 view, `off` a byte offset of the record's header). */
 export function writeSeqType(i32: Int32Array, off: number, seq: number, typeBits: number): void {
-  i32[(off + H_SEQ_LO) >> 2] = seq % TWO32 | 0;
-  i32[(off + H_SEQ_HI) >> 2] = Math.floor(seq / TWO32) | typeBits;
+  i32[(off + R.SEQ_LO) >> 2] = seq % R.TWO32 | 0;
+  i32[(off + R.SEQ_HI) >> 2] = Math.floor(seq / R.TWO32) | typeBits;
 }
 
 /** A record's sequence number (Int32 view, `off` a byte offset of the record's header). */
 export function seqOf(i32: Int32Array, off: number): number {
-  return (i32[(off + H_SEQ_LO) >> 2] >>> 0) + (i32[(off + H_SEQ_HI) >> 2] & SEQ_HI_MASK) * TWO32;
+  return (i32[(off + R.SEQ_LO) >> 2] >>> 0) + (i32[(off + R.SEQ_HI) >> 2] & R.SEQ_HI_MASK) * R.TWO32;
 }
 
 /** The segment files' record framing. */

@@ -29,21 +29,41 @@
  */
 import * as os from 'node:os';
 
+/**
+ * The control block's Int32 word indexes as a const enum, so the protocol's functions below compile
+ * to literals: measured, reading module constants there cost ~2 ns per append. The exported names
+ * (I_*, CONTROL_BYTES) are the same values.
+ */
+const enum W {
+  CONTROL_BYTES = 512,
+  TAIL = 0,
+  LOCK = 1,
+  HEAD = 16,
+  SLEEPING = 32,
+  SYNC_REQ = 33,
+  STATE = 34,
+  DURABLE_EPOCH = 35,
+  SPACE_WAITERS = 36,
+  FULL_WAITS = 37,
+  FAIL_CODE = 38,
+  STALL_MS = 39,
+}
+
 /** Bytes of the control block before the data region. */
-export const CONTROL_BYTES = 512;
+export const CONTROL_BYTES = W.CONTROL_BYTES;
 
 // ---- Int32 word indexes in a ring's control block ----
-export const I_TAIL = 0;
-export const I_LOCK = 1;
-export const I_HEAD = 16;
-export const I_SLEEPING = 32;
-export const I_SYNC_REQ = 33;
-export const I_STATE = 34;
-export const I_DURABLE_EPOCH = 35;
-export const I_SPACE_WAITERS = 36;
-export const I_FULL_WAITS = 37;
-export const I_FAIL_CODE = 38;
-export const I_STALL_MS = 39;
+export const I_TAIL = W.TAIL;
+export const I_LOCK = W.LOCK;
+export const I_HEAD = W.HEAD;
+export const I_SLEEPING = W.SLEEPING;
+export const I_SYNC_REQ = W.SYNC_REQ;
+export const I_STATE = W.STATE;
+export const I_DURABLE_EPOCH = W.DURABLE_EPOCH;
+export const I_SPACE_WAITERS = W.SPACE_WAITERS;
+export const I_FULL_WAITS = W.FULL_WAITS;
+export const I_FAIL_CODE = W.FAIL_CODE;
+export const I_STALL_MS = W.STALL_MS;
 
 // ---- BigInt64 word indexes (byte offset = index * 8), written by the writer ----
 export const B_WRITTEN = 32; // byte 256: logical bytes consumed and written
@@ -142,7 +162,7 @@ export function createRing(capacity: number, stallMs: number, start?: number): S
 
 /** Take the reservation lock at once if it is free (one CAS). */
 export function tryLock(i32: Int32Array): boolean {
-  return Atomics.compareExchange(i32, I_LOCK, 0, 1) === 0;
+  return Atomics.compareExchange(i32, W.LOCK, 0, 1) === 0;
 }
 
 export const LOCKED = 0;
@@ -157,23 +177,23 @@ export const LOCK_STALLED = 2;
  */
 export function lockSlow(i32: Int32Array, g32: Int32Array): number {
   for (let spin = 0; spin < 200; spin++) {
-    if (Atomics.compareExchange(i32, I_LOCK, 0, 1) === 0) return LOCKED;
+    if (Atomics.compareExchange(i32, W.LOCK, 0, 1) === 0) return LOCKED;
   }
-  const deadline = Date.now() + Atomics.load(i32, I_STALL_MS);
-  while (Atomics.exchange(i32, I_LOCK, 2) !== 0) {
+  const deadline = Date.now() + Atomics.load(i32, W.STALL_MS);
+  while (Atomics.exchange(i32, W.LOCK, 2) !== 0) {
     const st = Atomics.load(g32, G_STATE);
     if (st === STATE_FAILED || st === STATE_CLOSED) return LOCK_LOG_DOWN;
     if (Date.now() > deadline) {
       failShard(i32, g32, 'ESTALLED');
       return LOCK_STALLED;
     }
-    Atomics.wait(i32, I_LOCK, 2, 5);
+    Atomics.wait(i32, W.LOCK, 2, 5);
   }
   return LOCKED;
 }
 
 export function unlock(i32: Int32Array): void {
-  if (Atomics.exchange(i32, I_LOCK, 0) === 2) Atomics.notify(i32, I_LOCK, 1);
+  if (Atomics.exchange(i32, W.LOCK, 0) === 2) Atomics.notify(i32, W.LOCK, 1);
 }
 
 /**
@@ -183,17 +203,17 @@ export function unlock(i32: Int32Array): void {
  * under the lock: a plain read and write suffice; the unlock's exchange orders them for others.
  */
 export function reserve(i32: Int32Array, capacity: number, size: number): number {
-  const tail = i32[I_TAIL];
-  const free = capacity - ((tail - Atomics.load(i32, I_HEAD)) | 0);
+  const tail = i32[W.TAIL];
+  const free = capacity - ((tail - Atomics.load(i32, W.HEAD)) | 0);
   const idx = tail & (capacity - 1);
   const toEnd = capacity - idx;
   if (size <= toEnd) {
     if (size > free) return -1;
-    i32[I_TAIL] = (tail + size) | 0;
+    i32[W.TAIL] = (tail + size) | 0;
     return idx;
   }
   if (toEnd + size > free) return -1;
-  i32[I_TAIL] = (tail + toEnd + size) | 0;
+  i32[W.TAIL] = (tail + toEnd + size) | 0;
   publishPadding(i32, idx, toEnd);
   return 0;
 }
@@ -203,17 +223,17 @@ export function reserve(i32: Int32Array, capacity: number, size: number): number
  * the record after (it then moves TAIL itself with advanceTail).
  */
 export function contiguousRoom(i32: Int32Array, tail: number, capacity: number): number {
-  return Math.min(capacity - (tail & (capacity - 1)), capacity - ((tail - Atomics.load(i32, I_HEAD)) | 0));
+  return Math.min(capacity - (tail & (capacity - 1)), capacity - ((tail - Atomics.load(i32, W.HEAD)) | 0));
 }
 
 /** Publish a record: its length word, stored last (everything written before it is visible with it). */
 export function publish(i32: Int32Array, idx: number, frame: number): void {
-  Atomics.store(i32, (CONTROL_BYTES + idx) >> 2, frame);
+  Atomics.store(i32, (W.CONTROL_BYTES + idx) >> 2, frame);
 }
 
 /** Publish `bytes` (8-aligned) at `idx` as padding: consumed by the writer, never written. */
 export function publishPadding(i32: Int32Array, idx: number, bytes: number): void {
-  Atomics.store(i32, (CONTROL_BYTES + idx) >> 2, -bytes);
+  Atomics.store(i32, (W.CONTROL_BYTES + idx) >> 2, -bytes);
 }
 
 /**
@@ -223,12 +243,12 @@ export function publishPadding(i32: Int32Array, idx: number, bytes: number): voi
  * cleared makes its wait return at once.
  */
 export function doorbell(i32: Int32Array): void {
-  if (Atomics.load(i32, I_SLEEPING) === 1 && Atomics.compareExchange(i32, I_SLEEPING, 1, 0) === 1) Atomics.notify(i32, I_SLEEPING);
+  if (Atomics.load(i32, W.SLEEPING) === 1 && Atomics.compareExchange(i32, W.SLEEPING, 1, 0) === 1) Atomics.notify(i32, W.SLEEPING);
 }
 
 /** Ask the writer for a sync sooner than its policy would (durable() waiters), and wake it. */
 export function requestSync(i32: Int32Array): void {
-  Atomics.add(i32, I_SYNC_REQ, 1);
+  Atomics.add(i32, W.SYNC_REQ, 1);
   doorbell(i32);
 }
 
@@ -236,7 +256,7 @@ export function requestSync(i32: Int32Array): void {
 
 /** The length word at data index `idx`: > 0 a published record, 0 unpublished, < 0 padding. */
 export function lengthAt(i32: Int32Array, idx: number): number {
-  return Atomics.load(i32, (CONTROL_BYTES + idx) >> 2);
+  return Atomics.load(i32, (W.CONTROL_BYTES + idx) >> 2);
 }
 
 /**
@@ -246,27 +266,27 @@ export function lengthAt(i32: Int32Array, idx: number): number {
  */
 export function consume(i32: Int32Array, f64: Float64Array, capacity: number, head: number, bytes: number, newHead: number): void {
   const hIdx = head & (capacity - 1);
-  const z = (CONTROL_BYTES + hIdx) >> 3;
+  const z = (W.CONTROL_BYTES + hIdx) >> 3;
   if (hIdx + bytes <= capacity) {
     f64.fill(0, z, z + (bytes >> 3));
   } else {
-    f64.fill(0, z, (CONTROL_BYTES + capacity) >> 3);
-    f64.fill(0, CONTROL_BYTES >> 3, (CONTROL_BYTES + (hIdx + bytes - capacity)) >> 3);
+    f64.fill(0, z, (W.CONTROL_BYTES + capacity) >> 3);
+    f64.fill(0, W.CONTROL_BYTES >> 3, (W.CONTROL_BYTES + (hIdx + bytes - capacity)) >> 3);
   }
-  Atomics.store(i32, I_HEAD, newHead);
+  Atomics.store(i32, W.HEAD, newHead);
 }
 
 /** After consume() and the counters: wake producers waiting for room, if any. */
 export function wakeSpaceWaiters(i32: Int32Array): void {
-  if (Atomics.load(i32, I_SPACE_WAITERS) > 0) Atomics.notify(i32, I_HEAD);
+  if (Atomics.load(i32, W.SPACE_WAITERS) > 0) Atomics.notify(i32, W.HEAD);
 }
 
 /** Publish that the shard's first `position` logical bytes, up to seq `seq`, are durable, and wake waiters. */
 export function publishDurable(i32: Int32Array, b64: BigInt64Array, position: number, seq: number): void {
   Atomics.store(b64, B_DURABLE_SEQ, BigInt(seq)); // before DURABLE: a reader of DURABLE sees it
   Atomics.store(b64, B_DURABLE, BigInt(position));
-  Atomics.add(i32, I_DURABLE_EPOCH, 1);
-  Atomics.notify(i32, I_DURABLE_EPOCH);
+  Atomics.add(i32, W.DURABLE_EPOCH, 1);
+  Atomics.notify(i32, W.DURABLE_EPOCH);
 }
 
 // ============================== failure ==============================
@@ -278,18 +298,18 @@ export function publishDurable(i32: Int32Array, b64: BigInt64Array, position: nu
  */
 export function failShard(i32: Int32Array, g32: Int32Array, code: string): void {
   const idx = ERRNO_CODES.indexOf(code);
-  Atomics.compareExchange(i32, I_FAIL_CODE, 0, idx < 0 ? 0 : idx);
-  if (Atomics.load(i32, I_STATE) !== STATE_CLOSED) Atomics.store(i32, I_STATE, STATE_FAILED);
+  Atomics.compareExchange(i32, W.FAIL_CODE, 0, idx < 0 ? 0 : idx);
+  if (Atomics.load(i32, W.STATE) !== STATE_CLOSED) Atomics.store(i32, W.STATE, STATE_FAILED);
   Atomics.store(g32, G_STATE, STATE_FAILED);
-  Atomics.notify(i32, I_DURABLE_EPOCH);
-  Atomics.notify(i32, I_HEAD);
-  Atomics.notify(i32, I_LOCK);
+  Atomics.notify(i32, W.DURABLE_EPOCH);
+  Atomics.notify(i32, W.HEAD);
+  Atomics.notify(i32, W.LOCK);
   Atomics.notify(g32, G_STATE);
 }
 
 /** The code a failed shard published ('UNKNOWN' if none). */
 export function failCode(i32: Int32Array): string {
-  return ERRNO_CODES[Atomics.load(i32, I_FAIL_CODE)] ?? 'UNKNOWN';
+  return ERRNO_CODES[Atomics.load(i32, W.FAIL_CODE)] ?? 'UNKNOWN';
 }
 
 // ============================== durability, seen from outside ==============================
@@ -303,7 +323,7 @@ const TWO32 = 4294967296;
  */
 export function logicalPosition(i32: Int32Array, b64: BigInt64Array, end: number): number {
   const written = Number(Atomics.load(b64, B_WRITTEN));
-  const tail = Atomics.load(i32, I_TAIL);
+  const tail = Atomics.load(i32, W.TAIL);
   const head32 = written % TWO32 | 0;
   const delta = (end - head32) | 0;
   if (delta <= 0) return written + delta; // already consumed (or older: waiting for `written` is enough)
@@ -318,8 +338,8 @@ export function logicalPosition(i32: Int32Array, b64: BigInt64Array, end: number
  * but it runs in the thread asking, never concurrently.
  */
 export function shardIdle(i32: Int32Array, b64: BigInt64Array): boolean {
-  const lock = Atomics.load(i32, I_LOCK);
-  const tail = Atomics.load(i32, I_TAIL);
+  const lock = Atomics.load(i32, W.LOCK);
+  const tail = Atomics.load(i32, W.TAIL);
   const written = Number(Atomics.load(b64, B_WRITTEN));
   const durable = Number(Atomics.load(b64, B_DURABLE));
   return lock === 0 && tail === (written % TWO32 | 0) && durable >= written;
