@@ -1,7 +1,7 @@
 /** Engine: ring wrap-around, padding, a full ring, and the 53-bit sequence counter. */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { openLog, readLogSync, RingFullError } from '@shardlog/core';
+import { EntryTooLargeError, openLog, readLogSync, RingFullError } from '@shardlog/core';
 import { G_SEQ_HALVES, G_SEQ_LO, GLOBAL_BYTES } from '@shardlog/workers';
 import { initSeq, peekSeq, takeSeq } from '@shardlog/core/internal/sequence';
 import { logDir } from './helpers.js';
@@ -90,23 +90,38 @@ describe('ring wrap-around and padding', () => {
     }
   });
 
-  it('appendMany larger than one reservation is split, in order, with consecutive sequence numbers', async () => {
+  it('appendMany up to half the ring is one reservation with consecutive seqs; a larger batch is refused whole', async () => {
     for (const shared of [false, true]) {
       const dir = logDir();
       const log = await openLog({ dir, shards: 2, ringBytes: 64 * 1024 });
       if (shared) log.producerHandle();
       const first = log.append('first');
-      const batch = Array.from({ length: 100 }, (_, i) => (i % 2 ? Buffer.alloc(10_000, i) : `entry ${i} ` + 'é'.repeat(4000)));
-      batch.push(new Uint8Array(log.maxEntryBytes).fill(3));
+      // 3 entries of 10,000 bytes: 3 * align8(10,016) = 30,048 ring bytes, under the 32 KiB limit
+      const batch = [Buffer.alloc(10_000, 1), 'é'.repeat(5000), Buffer.alloc(10_000, 3)];
       const last = log.appendMany(batch);
       expect(last).toBe(first + batch.length);
+      // one more entry: past half the ring; refused, nothing appended, no seq taken
+      const next = log.nextSeq;
+      const big = [...batch, Buffer.alloc(3000, 4)];
+      const err = (() => {
+        try {
+          log.appendMany(big);
+        } catch (e) {
+          return e as EntryTooLargeError;
+        }
+      })();
+      expect(err).toBeInstanceOf(EntryTooLargeError);
+      expect(err?.code).toBe('ERR_SHARDLOG_ENTRY_TOO_LARGE');
+      expect(err?.limit).toBe(32 * 1024);
+      expect(err?.entries).toBe(4);
+      expect(err?.message).toMatch(/appendMany batch of 4 entries takes 33064 ring bytes/);
+      expect(log.nextSeq).toBe(next);
       await log.close();
       const got = [...readLogSync({ dir })];
       expect(got.map((e) => e.seq)).toEqual(Array.from({ length: batch.length + 1 }, (_, i) => first + i));
       for (let i = 0; i < batch.length; i++) {
         const w = batch[i];
-        const g = Buffer.from(got[i + 1].data);
-        expect(g.equals(typeof w === 'string' ? Buffer.from(w) : Buffer.from(w))).toBe(true);
+        expect(Buffer.from(got[i + 1].data).equals(Buffer.from(w))).toBe(true);
       }
       expect(new Set(got.slice(1).map((e) => e.shard)).size).toBe(1); // one shard for the whole batch
     }

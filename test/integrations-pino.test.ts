@@ -60,6 +60,19 @@ describe('pino destination', () => {
     expect(linesOf(dir, 1).map((l) => l.msg)).toEqual(['early 1', 'early 2', 'late']);
   });
 
+  it("keeps lines written before 'ready' even when they take more than half the ring", async () => {
+    const dir = logDir();
+    const dest = shardlogDestination({ dir, shards: 1, ringBytes: 64 * 1024 });
+    const logger = pino(dest);
+    const pad = 'p'.repeat(500);
+    for (let i = 0; i < 200; i++) logger.info({ i, pad }, 'early'); // ~120 KB, more than the ring
+    await once(dest, 'ready');
+    logger.info('late');
+    await closed(dest);
+    const lines = linesOf(dir, 1);
+    expect(lines.map((l) => l.i ?? l.msg)).toEqual([...[...Array(200).keys()], 'late']);
+  });
+
   it("stores one framed record per line with format 'framed', in logging order", async () => {
     const dir = logDir();
     const dest = shardlogDestination({ dir, shards: 3, format: 'framed' });

@@ -3,6 +3,7 @@
  * from a small ring (write() returns false instead of the ring overflowing), 'finish' only once
  * durable, and errors that fail the pipeline with their codes.
  */
+import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createLogWritable, openLog, readLogSync } from '@shardlog/core';
@@ -19,6 +20,19 @@ describe('createLogWritable', () => {
     const entries = [...readLogSync({ dir })];
     expect(entries.map((e) => e.text())).toEqual(['{"a":1}', 'plain text', 'bytes', '[1,2]']);
     expect(entries.map((e) => e.isText)).toEqual([true, true, false, true]);
+  });
+
+  it('chunks written together (one _writev) larger than half the ring all go in, in order', async () => {
+    const dir = logDir();
+    const log = await openLog({ dir, shards: 1, ringBytes: 64 * 1024 });
+    const w = createLogWritable(log);
+    w.cork();
+    for (let i = 0; i < 100; i++) w.write(`${i} ${'x'.repeat(1000)}`); // ~100 KB in one _writev
+    process.nextTick(() => w.uncork());
+    w.end();
+    await once(w, 'finish');
+    await log.close();
+    expect(texts(dir).map((t) => Number(t.split(' ')[0]))).toEqual([...Array(100).keys()]);
   });
 
   it('backpressure: a source much faster than the disk fills a 64 KiB ring without overflowing it', async () => {

@@ -7,25 +7,18 @@
  * in EVERY shard, so the merge never has to take back an order. The `tail -f` command drives the same
  * cursors by polling, for a log written by another process.
  *
- * The watermark, per shard (read from the ring's control block, no messages):
- * - an idle shard (nothing claimed that is not written, everything written fdatasynced) cannot hold
- *   any seq below the log's next seq: its bound is nextSeq - 1;
- * - otherwise its bound is the highest seq known durable: the writer publishes B_LAST_SEQ after each
- *   batch's write and B_DURABLE after each sync, so a (WRITTEN, LAST_SEQ) pair sampled earlier is
- *   durable once DURABLE reaches that WRITTEN.
- * It wakes on each shard's I_DURABLE_EPOCH (Atomics.waitAsync), like Producer.durable().
+ * The watermark, per shard, is the ring protocol's durableBound (ring-protocol.ts, docs/FORMAT.md
+ * 2.4): an idle shard cannot hold any seq below the log's next seq (read first), a busy one is
+ * bounded by the highest seq its writer made durable. It wakes on each shard's I_DURABLE_EPOCH
+ * (Atomics.waitAsync), like Producer.durable().
  */
 import {
-  B_DURABLE,
-  B_LAST_SEQ,
   B_SEGMENTS,
-  B_WRITTEN,
   CONTROL_BYTES,
   CorruptLogError,
+  durableBound,
   G_STATE,
   I_DURABLE_EPOCH,
-  I_LOCK,
-  I_TAIL,
   listSegments,
   SegmentScanner,
   ShardFailedError,
@@ -203,17 +196,12 @@ export interface FollowSource {
   failure(): Error | undefined;
 }
 
-const TWO32 = 4294967296;
 /** How often the watchers look even without a notify (a missed wake costs at most this). */
 const WATCH_MS = 250;
 
 interface ShardWatch {
   i32: Int32Array;
   b64: BigInt64Array;
-  /** Highest seq known durable in this shard. */
-  bound: number;
-  /** (WRITTEN, LAST_SEQ) pairs sampled and not yet known durable. */
-  samples: number[];
 }
 
 /** @internal Log.follow(): durable entries in seq order, until the log closes. */
@@ -222,8 +210,6 @@ export async function* followLog(src: FollowSource, fromSeq: number): AsyncGener
   const shards: ShardWatch[] = src.rings.map((sab) => ({
     i32: new Int32Array(sab),
     b64: new BigInt64Array(sab, 0, CONTROL_BYTES / 8),
-    bound: 0,
-    samples: [],
   }));
   const cursors = shards.map((_, s) => new ShardCursor(src.dir, s, fromSeq));
   const heads: (LogEntry | undefined)[] = shards.map(() => undefined);
@@ -251,23 +237,7 @@ export async function* followLog(src: FollowSource, fromSeq: number): AsyncGener
   const watermark = (): number => {
     const next = src.nextSeq(); // read first: see the reasoning in the header comment
     let wm = Number.MAX_SAFE_INTEGER;
-    for (const sh of shards) {
-      const lock = Atomics.load(sh.i32, I_LOCK);
-      const tail = Atomics.load(sh.i32, I_TAIL);
-      const last = Number(Atomics.load(sh.b64, B_LAST_SEQ)); // stored after WRITTEN by the writer
-      const written = Number(Atomics.load(sh.b64, B_WRITTEN));
-      const durable = Number(Atomics.load(sh.b64, B_DURABLE));
-      const n = sh.samples.length;
-      if (n === 0 || sh.samples[n - 2] < written) sh.samples.push(written, last);
-      let k = 0;
-      while (k < sh.samples.length && sh.samples[k] <= durable) {
-        if (sh.samples[k + 1] > sh.bound) sh.bound = sh.samples[k + 1];
-        k += 2;
-      }
-      if (k > 0) sh.samples.splice(0, k);
-      const idle = lock === 0 && tail === (written % TWO32 | 0) && durable >= written;
-      wm = Math.min(wm, idle ? next - 1 : sh.bound);
-    }
+    for (const sh of shards) wm = Math.min(wm, durableBound(sh.i32, sh.b64, next));
     return wm;
   };
 
@@ -280,7 +250,7 @@ export async function* followLog(src: FollowSource, fromSeq: number): AsyncGener
       // Closed: every writer drained and synced, so every whole record on disk is durable.
       const wm = state === STATE_CLOSED ? Number.MAX_SAFE_INTEGER : watermark();
       yield* mergeCursors(cursors, heads, wm, gen);
-      if (state === STATE_FAILED) throw src.failure() ?? new ShardFailedError(-1, 'the log failed');
+      if (state === STATE_FAILED) throw src.failure() ?? new ShardFailedError(-1, 'the log failed', { cause: new Error('the log failed') });
       if (state === STATE_CLOSED) {
         for (const c of cursors) {
           if (!c.stuck) continue;

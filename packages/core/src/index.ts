@@ -19,6 +19,7 @@ export {
   RingFullError,
   LogClosedError,
   ShardFailedError,
+  WriterStartError,
   LogLockedError,
   LogOpenError,
   CorruptLogError,

@@ -2,7 +2,6 @@
  * openLog and the Log: starts one writer thread per shard, recovers, and hands out producers.
  * The Log is itself the main thread's producer (append/appendMany/durable come from Producer).
  */
-import { Worker } from 'node:worker_threads';
 import {
   B_BATCHES,
   B_DURABLE,
@@ -14,30 +13,23 @@ import {
   B_SEGMENTS,
   B_WRITEV,
   B_WRITTEN,
-  Comlink,
-  CONTROL_BYTES,
+  createRing,
   deserializeError,
+  failShard,
   G_STATE,
   GLOBAL_BYTES,
-  I_DURABLE_EPOCH,
   I_FULL_WAITS,
-  I_HEAD,
-  I_LOCK,
-  I_STALL_MS,
   I_STATE,
   I_TAIL,
   InvalidArgumentError,
   LogClosedError,
-  nodeEndpoint,
   ShardFailedError,
-  SHARD_WRITER_URL,
   STATE_CLOSED,
   STATE_CLOSING,
   STATE_FAILED,
   STATE_RUNNING,
   type SerializedError,
   type ShardRecovery,
-  type ShardWriterApi,
   type ShardWriterData,
 } from '@shardlog/workers';
 import { acquireLock } from './lock.js';
@@ -50,6 +42,7 @@ import { followLog, type FollowOptions } from './follow.js';
 import type { LogEntry } from './reader.js';
 import { truncateSegmentsBefore, type RetentionResult } from './retention.js';
 import { verifyBeforeOpen } from './verify.js';
+import { spawnWriter, startWriters, type ShardHandle } from './writers.js';
 
 export interface ShardStats {
   shard: number;
@@ -92,15 +85,6 @@ export interface LogStats {
 }
 
 const STATES = ['starting', 'running', 'closing', 'closed', 'failed'] as const;
-
-interface ShardHandle {
-  worker: Worker;
-  rpc: Comlink.Remote<ShardWriterApi>;
-  ring: SharedArrayBuffer;
-  i32: Int32Array;
-  b64: BigInt64Array;
-  exited: Promise<number>;
-}
 
 export class Log extends Producer {
   /** The log's directory: its real, absolute path, resolved once at open. */
@@ -161,12 +145,8 @@ export class Log extends Producer {
 
   private markFailed(shard: number, cause: Error): void {
     if (!this.failureCause) this.failureCause = cause;
-    const s = this.shardHandles[shard];
-    if (Atomics.load(s.i32, I_STATE) !== STATE_CLOSED) Atomics.store(s.i32, I_STATE, STATE_FAILED);
-    Atomics.store(this.g32, G_STATE, STATE_FAILED);
-    Atomics.notify(s.i32, I_DURABLE_EPOCH);
-    Atomics.notify(s.i32, I_HEAD);
-    Atomics.notify(s.i32, I_LOCK);
+    const code = (cause as { code?: unknown }).code;
+    failShard(this.shardHandles[shard].i32, this.g32, typeof code === 'string' ? code : 'UNKNOWN');
   }
 
   /** Why the log failed, if it did. */
@@ -272,7 +252,10 @@ export class Log extends Producer {
       this.shardHandles.map(async (s, i) => {
         try {
           const r = await Promise.race([s.rpc.close(), s.exited.then(() => ({ ok: false, error: undefined }))]);
-          if (!r.ok) return new ShardFailedError(i, r.error ? r.error.message : 'writer thread exited', { cause: r.error ? deserializeError(r.error) : undefined });
+          if (!r.ok) {
+            const cause = r.error ? deserializeError(r.error) : (this.failureCause ?? Object.assign(new Error(`writer thread of shard ${i} exited`), { code: 'WORKER_EXIT' }));
+            return new ShardFailedError(i, cause.message, { cause });
+          }
         } catch (e) {
           return e as Error;
         }
@@ -336,18 +319,8 @@ export async function openLog(options: OpenOptions): Promise<Log> {
     const g32 = new Int32Array(global);
     const rings: SharedArrayBuffer[] = [];
     for (let s = 0; s < shards; s++) {
-      const ring = new SharedArrayBuffer(CONTROL_BYTES + o.ringBytes);
+      const ring = createRing(o.ringBytes, o.stallTimeoutMs, o.testFaults?.ringStart);
       rings.push(ring);
-      Atomics.store(new Int32Array(ring), I_STALL_MS, o.stallTimeoutMs);
-      const start = o.testFaults?.ringStart;
-      if (start !== undefined) {
-        const ri = new Int32Array(ring);
-        const rb = new BigInt64Array(ring, 0, CONTROL_BYTES / 8);
-        ri[I_TAIL] = start | 0;
-        ri[I_HEAD] = start | 0;
-        rb[B_WRITTEN] = BigInt(start >>> 0);
-        rb[B_DURABLE] = BigInt(start >>> 0);
-      }
       const wd: ShardWriterData = {
         ring,
         global,
@@ -360,9 +333,7 @@ export async function openLog(options: OpenOptions): Promise<Log> {
         skipCorrupt: o.skipCorrupt,
         testFaults: o.testFaults,
       };
-      const worker = new Worker(SHARD_WRITER_URL, { workerData: wd, name: `shardlog-${s}` });
-      const exited = new Promise<number>((r) => worker.once('exit', r));
-      started.push({ worker, rpc: Comlink.wrap<ShardWriterApi>(nodeEndpoint(worker)), ring, i32: new Int32Array(ring), b64: new BigInt64Array(ring, 0, CONTROL_BYTES / 8), exited });
+      started.push(spawnWriter(wd));
     }
     const recovery = await writersStarted(started, verified);
     initSeq(g32, firstSeq(o.format, recovery));
@@ -378,18 +349,7 @@ export async function openLog(options: OpenOptions): Promise<Log> {
 
 /** Wait until every writer has recovered its shard and runs; their recovery reports (with verify's counts added). */
 async function writersStarted(started: ShardHandle[], verified: Awaited<ReturnType<typeof verifyBeforeOpen>> | undefined): Promise<ShardRecovery[]> {
-  type Started = Awaited<ReturnType<ShardWriterApi['started']>>;
-  const results: Started[] = await Promise.all(
-    started.map((s, i) =>
-      Promise.race<Started>([
-        s.rpc.started(),
-        s.exited.then((code) => ({ ok: false as const, error: { name: 'Error', message: `writer thread of shard ${i} exited during start (code ${code})` } })),
-      ]),
-    ),
-  );
-  const failed = results.find((r) => !r.ok);
-  if (failed && !failed.ok) throw deserializeError(failed.error);
-  const recovery = results.map((r) => (r.ok ? r.recovery : undefined)) as ShardRecovery[];
+  const recovery = await startWriters(started);
   if (verified) {
     for (const [s, v] of verified.entries()) {
       recovery[s].segmentsScanned += v.segments;

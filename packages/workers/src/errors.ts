@@ -14,19 +14,22 @@ export class ShardlogError extends Error {
 
 /** Bad options or arguments (wrong type, out of range). The log is unchanged. */
 export class InvalidArgumentError extends ShardlogError {
-  constructor(message: string) {
-    super('ERR_SHARDLOG_INVALID_ARGUMENT', message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_SHARDLOG_INVALID_ARGUMENT', message, options);
   }
 }
 
-/** An entry larger than the ring allows. The log is unchanged. */
+/** An entry (or an appendMany batch) larger than the ring allows. The log is unchanged. */
 export class EntryTooLargeError extends ShardlogError {
   readonly size: number;
   readonly limit: number;
-  constructor(size: number, limit: number) {
-    super('ERR_SHARDLOG_ENTRY_TOO_LARGE', `entry of ${size} bytes is larger than the ${limit} bytes this log's ring allows (raise ringBytes)`);
+  /** For an appendMany batch too large as a whole (each entry fits): how many entries it had. */
+  readonly entries: number | undefined;
+  constructor(size: number, limit: number, batch?: { entries: number; message: string }) {
+    super('ERR_SHARDLOG_ENTRY_TOO_LARGE', batch?.message ?? `entry of ${size} bytes is larger than the ${limit} bytes this log's ring allows (raise ringBytes)`);
     this.size = size;
     this.limit = limit;
+    this.entries = batch?.entries;
   }
 }
 
@@ -51,6 +54,15 @@ export class ShardFailedError extends ShardlogError {
   readonly shard: number;
   constructor(shard: number, message: string, options?: { cause?: unknown }) {
     super('ERR_SHARDLOG_SHARD_FAILED', `shard ${shard} failed: ${message}`, options);
+    this.shard = shard;
+  }
+}
+
+/** A shard writer thread could not start (its script missing or failing to load): openLog rejects with it. */
+export class WriterStartError extends ShardlogError {
+  readonly shard: number;
+  constructor(shard: number, detail: string, options?: { cause?: unknown }) {
+    super('ERR_SHARDLOG_WRITER_START', `the writer thread of shard ${shard} could not start: ${detail}`, options);
     this.shard = shard;
   }
 }

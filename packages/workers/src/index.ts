@@ -3,7 +3,8 @@
  * Most users import @shardlog/core instead, which re-exports what they need.
  */
 export * from './errors.js';
-export * from './layout.js';
+export * from './record-layout.js';
+export * from './ring-protocol.js';
 export * from './crc32c.js';
 export * from './segment.js';
 export { MANIFEST_FILE, MANIFEST_VERSION, MAX_SHARDS, newManifest, readManifest, writeManifest, writeFileDurable, mkdirDurable, type Manifest } from './manifest.js';

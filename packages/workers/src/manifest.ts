@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LogFormatError } from './errors.js';
-import type { Format } from './layout.js';
+import type { Format } from './record-layout.js';
 
 export const MANIFEST_FILE = 'shardlog.json';
 export const MANIFEST_VERSION = 1;

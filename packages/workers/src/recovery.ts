@@ -18,7 +18,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CorruptLogError, LogFormatError } from './errors.js';
-import type { Format } from './layout.js';
+import type { Format } from './record-layout.js';
 import { fsyncDir, listSegments, type SegmentRef } from './segment.js';
 import { scanLineSegment } from './line-scanner.js';
 import { readSegmentHeader } from './segment-header.js';

@@ -36,6 +36,10 @@ export interface TestFaults {
   /** Start the ring's 32-bit positions here instead of 0 (to test their wrap-around without 4 GiB of traffic). */
   ringStart?: number;
   code?: string;
+  /** Throw at the writer thread's top level (a writer that cannot load). */
+  throwAtStart?: boolean;
+  /** Start the writer threads from this script instead of the shipped one (e.g. a missing file). */
+  writerUrl?: string;
 }
 
 export interface ShardWriterData {

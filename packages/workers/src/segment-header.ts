@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import { crc32cUpdate, maskCrc } from './crc32c.js';
 import { LogFormatError } from './errors.js';
-import { FORMAT_FRAMED } from './layout.js';
+import { FORMAT_FRAMED } from './record-layout.js';
 import { encodeSegmentHeader, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC, SEGMENT_VERSION, type SegmentHeader, type SegmentRef } from './segment.js';
 
 /** Parse and check a segment header; a foreign, damaged or future file is a LogFormatError. */

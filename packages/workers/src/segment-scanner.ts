@@ -23,7 +23,7 @@
  */
 import * as fs from 'node:fs';
 import { crc32cUpdate, maskCrc } from './crc32c.js';
-import { align8, H_CRC, H_LEN, H_SEQ_HI, HEADER_BYTES, TYPE_BYTES, TYPE_SHIFT, TYPE_UTF8 } from './layout.js';
+import { align8, H_CRC, H_LEN, H_SEQ_HI, HEADER_BYTES, TYPE_BYTES, TYPE_SHIFT, TYPE_UTF8 } from './record-layout.js';
 import { checkRecord, readSeq, SEGMENT_HEADER_BYTES, type SegmentHeader, type SegmentRef } from './segment.js';
 import { checkSegmentHead, readHead } from './segment-header.js';
 

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { crc32cUpdate, maskCrc, recordCrc } from './crc32c.js';
 import { LogFormatError } from './errors.js';
-import { FORMAT_FRAMED, H_LEN, H_SEQ_HI, H_SEQ_LO, HEADER_BYTES, SEQ_HI_MASK, TYPE_BYTES, TYPE_SHIFT, TYPE_UTF8, type Format } from './layout.js';
+import { FORMAT_FRAMED, H_LEN, H_SEQ_HI, H_SEQ_LO, HEADER_BYTES, SEQ_HI_MASK, TYPE_BYTES, TYPE_SHIFT, TYPE_UTF8, type Format } from './record-layout.js';
 
 export const SEGMENT_MAGIC = 'SHARDLOG';
 export const SEGMENT_VERSION = 1;

@@ -17,6 +17,7 @@
 import { EventEmitter } from 'node:events';
 import { EntryTooLargeError, InvalidArgumentError, LogClosedError, RingFullError, ShardlogError } from '@shardlog/workers';
 import { openLog, type Log } from '../log.js';
+import { appendInPieces } from '../producer.js';
 import { resolveOptions, type OpenOptions } from '../options.js';
 import { registerExitFlush, unregisterExitFlush, type ExitFlushTarget } from './exit-flush.js';
 
@@ -93,7 +94,7 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
           this.early = undefined;
           if (early.length > 0) {
             try {
-              l.appendMany(early);
+              appendInPieces(l, early);
             } catch (e) {
               this.refuse(e, early.length);
             }

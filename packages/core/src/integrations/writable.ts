@@ -15,7 +15,7 @@
 import { Writable } from 'node:stream';
 import { EntryTooLargeError, InvalidArgumentError } from '@shardlog/workers';
 import type { LogStats } from '../log.js';
-import { describe, type Entry, type Producer } from '../producer.js';
+import { appendInPieces, describe, type Entry, type Producer } from '../producer.js';
 
 export interface LogWritableOptions {
   /** 'object' (default): one entry per chunk. 'lines': bytes split into one entry per line. */
@@ -86,7 +86,7 @@ class LogWritable extends Writable {
         for (const c of chunks) entries.push(this.toEntry(c));
       }
       if (entries.length === 1) this.target.append(entries[0]);
-      else if (entries.length > 1) this.target.appendMany(entries);
+      else if (entries.length > 1) appendInPieces(this.target, entries);
       for (const e of entries) bytes += e.length + 24;
     } catch (e) {
       cb(e as Error);

@@ -1,0 +1,186 @@
+/**
+ * The shard writer's files: the open segment (create, adopt after recovery, write, close at a roll)
+ * and its syncs, inline or in the background on libuv's pool (pipelined group commit, flush-behind).
+ * Keeps the invariant recovery relies on: only a shard's LAST segment can hold bytes never synced
+ * (docs/FORMAT.md 3.6, docs/DESIGN-NOTES.md 5 and 11).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Format } from './record-layout.js';
+import type { TestFaults } from './rpc.js';
+import { encodeSegmentHeader, fsyncDir, SEGMENT_HEADER_BYTES, segmentFileName } from './segment.js';
+import type { WriterCounters } from './writer-counters.js';
+import { injectFault } from './writer-faults.js';
+
+export interface SegmentFilesConfig {
+  shardDir: string;
+  shard: number;
+  format: Format;
+  faults: TestFaults | undefined;
+}
+
+/** Called when a sync covering the first `target` logical bytes (up to seq `seq`) completed. */
+export type SyncedFn = (target: number, seq: number) => void;
+
+const fdatasyncAsync = (f: number) => new Promise<void>((res, rej) => fs.fdatasync(f, (e) => (e ? rej(e) : res())));
+const fsyncAsync = (f: number) => new Promise<void>((res, rej) => fs.fsync(f, (e) => (e ? rej(e) : res())));
+
+export class SegmentFiles {
+  /** The open segment, -1 if none. */
+  fd = -1;
+  /** Its size in bytes (header included). */
+  size = 0;
+  /** Highest seq in the open segment (or the last closed one, before the next opens). */
+  maxSeq = 0;
+  /** Bytes written since the last sync started. */
+  unsynced = 0;
+  /** A segment was created: its header and the directory entry are not yet synced. */
+  dirDirty = false;
+  /** A background fdatasync is in flight. */
+  syncing = false;
+  syncDone: Promise<void> = Promise.resolve();
+  private readonly headerBytes: number;
+
+  constructor(
+    private readonly cfg: SegmentFilesConfig,
+    private readonly counters: WriterCounters,
+    private readonly synced: SyncedFn,
+    private readonly failed: (e: unknown) => void,
+    private readonly wakeSelf: () => void,
+  ) {
+    this.headerBytes = cfg.format === 'framed' ? SEGMENT_HEADER_BYTES : 0;
+  }
+
+  /** The open segment holds no record (only its header): a crash cut all of them. */
+  get openAndEmpty(): boolean {
+    return this.fd >= 0 && this.size <= this.headerBytes;
+  }
+
+  /** Append to the last segment recovery kept (`maxSeq` its highest seq). */
+  adopt(file: string, size: number, maxSeq: number): void {
+    this.fd = fs.openSync(file, 'a');
+    this.size = size;
+    this.maxSeq = maxSeq;
+  }
+
+  /** Create the segment named `firstSeq` (its header links to the previous one's highest seq). */
+  open(firstSeq: number): void {
+    const { shardDir, format, shard, faults } = this.cfg;
+    if (fs.mkdirSync(shardDir, { recursive: true }) !== undefined) fsyncDir(path.dirname(shardDir)); // a new shard directory: make its entry durable
+    this.fd = fs.openSync(path.join(shardDir, segmentFileName(firstSeq, format)), 'wx');
+    this.size = 0;
+    if (format === 'framed') {
+      const h = encodeSegmentHeader({ version: 1, shard, firstSeq, prevMaxSeq: this.maxSeq });
+      injectFault(faults, 'write', this.counters.writev + 1);
+      fs.writeSync(this.fd, h);
+      this.size = SEGMENT_HEADER_BYTES;
+      this.counters.fileBytes += SEGMENT_HEADER_BYTES;
+      this.unsynced += SEGMENT_HEADER_BYTES;
+    }
+    // The new file's header and its directory entry are synced at the next sync point, before anything
+    // in it is acknowledged (a crash before that leaves a last segment with a zero header, which
+    // recovery removes: nothing in it was durable). The previous segment was synced before it closed.
+    this.dirDirty = true;
+    this.counters.segments++;
+  }
+
+  /** One writev; a short write continues with the rest (the kernel may split), an error throws. */
+  write(views: Uint8Array[], total: number, maxSeq: number): void {
+    let done = 0;
+    while (done < total) {
+      injectFault(this.cfg.faults, 'write', this.counters.writev + 1);
+      const n = fs.writevSync(this.fd, views);
+      this.counters.writev++;
+      done += n;
+      if (done < total) dropFront(views, n);
+    }
+    this.size += total;
+    this.unsynced += total;
+    this.counters.fileBytes += total;
+    if (maxSeq > this.maxSeq) this.maxSeq = maxSeq;
+  }
+
+  /**
+   * Sync what is left of the open segment and close it: the next batch starts a new one. Never
+   * while a background sync is in flight (the writer waits for it, writing on meanwhile).
+   */
+  close(written: number, lastSeq: number): void {
+    if (this.fd < 0) return;
+    if (this.syncing) throw new Error('internal: closing a segment while a sync is in flight');
+    if (this.unsynced > 0 || this.dirDirty) this.syncInline(written, lastSeq);
+    fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  /** Close without syncing (the shard failed). */
+  abandon(): void {
+    if (this.fd < 0) return;
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      /* already failed */
+    }
+    this.fd = -1;
+  }
+
+  /** fdatasync in this thread, now: the open segment, and the directory if a segment was created. */
+  syncInline(target: number, seq: number): void {
+    injectFault(this.cfg.faults, 'sync', this.counters.fsyncs + 1);
+    if (this.fd >= 0) fs.fdatasyncSync(this.fd);
+    if (this.dirDirty) {
+      this.dirDirty = false;
+      fsyncDir(this.cfg.shardDir);
+    }
+    this.unsynced = 0;
+    this.synced(target, seq);
+  }
+
+  /**
+   * Group commit, pipelined: fdatasync on libuv's pool while the writer goes on writing the next
+   * batch. When it completes, everything written before it started (`target`, up to `seq`) is durable.
+   * One in flight at a time.
+   */
+  syncInBackground(target: number, seq: number): void {
+    injectFault(this.cfg.faults, 'sync', this.counters.fsyncs + 1);
+    const f = this.fd;
+    const dir = this.dirDirty;
+    this.dirDirty = false;
+    this.syncing = true;
+    this.unsynced = 0;
+    this.syncDone = (async () => {
+      try {
+        if (f >= 0) await fdatasyncAsync(f);
+        if (dir) await this.syncDirAsync();
+        this.syncing = false;
+        this.synced(target, seq);
+      } catch (e) {
+        this.syncing = false;
+        this.failed(e);
+      }
+      this.wakeSelf();
+    })();
+  }
+
+  private async syncDirAsync(): Promise<void> {
+    const dfd = fs.openSync(this.cfg.shardDir, 'r');
+    try {
+      await fsyncAsync(dfd);
+    } finally {
+      fs.closeSync(dfd);
+    }
+  }
+}
+
+/** Drop the first `n` bytes from a list of views (after a short writev). */
+function dropFront(views: Uint8Array[], n: number): void {
+  let skip = n;
+  while (skip > 0 && views.length > 0) {
+    if (views[0].length <= skip) {
+      skip -= views[0].length;
+      views.shift();
+    } else {
+      views[0] = views[0].subarray(skip);
+      skip = 0;
+    }
+  }
+}
