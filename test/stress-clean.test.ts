@@ -22,6 +22,12 @@ describe('stress runner, clean runs', () => {
     expect(fs.existsSync(r.dir)).toBe(false);
   });
 
+  it('keeps each appendMany batch within one reservation (half the ring) when entries are large', async () => {
+    const r = await runStress({ entries: 3_000, producers: 1, shards: 2, seed: 7, api: 'many', size: { kind: 'heavy', min: 1024, max: undefined }, ringBytes: 64 * 1024 });
+    expect(r.failures).toEqual([]);
+    expect(r.verification).toMatchObject({ ok: true, entriesRead: 3_000, lost: 0, duplicates: 0 });
+  });
+
   it('handles string entries, heavy-tailed sizes up to the largest entry, appendMany, and segment rotation', async () => {
     const parent = tmpDir();
     const r = await runStress({

@@ -10,7 +10,7 @@
  * On an append error (the log failed) it stops, asks durable() once more (it must reject, never hang)
  * and waits at most hangMs for its outstanding durable() calls: any still unsettled count as a hang.
  */
-import { crc32cUpdate } from '@shardlog/workers';
+import { align8, crc32cUpdate, HEADER_BYTES } from '@shardlog/workers';
 import * as hdr from 'hdr-histogram-js';
 import type { Producer } from '@shardlog/core';
 import { errorInfo, type AckPoint, type ErrorInfo, type LoadMessage } from './messages.js';
@@ -146,9 +146,19 @@ class ProducerLoad {
   /** One appendMany() of up to MAX_MANY entries (at most `room`); how many it appended. */
   private appendMany(room: number): number {
     const { gen, batch, id } = this;
-    const k = Math.min(1 + (this.rng.next() % MAX_MANY), room);
+    const want = Math.min(1 + (this.rng.next() % MAX_MANY), room);
+    // one appendMany is one reservation of at most half the ring: stop the batch before it would pass that
+    const limit = this.p.maxEntryBytes + HEADER_BYTES;
+    let bytes = 0;
     batch.length = 0;
-    for (let j = 0; j < k; j++) batch.push(this.binary ? Uint8Array.prototype.slice.call(gen.binary(id, this.appended + j)) : gen.string(id, this.appended + j));
+    for (let j = 0; j < want; j++) {
+      const e = this.binary ? Uint8Array.prototype.slice.call(gen.binary(id, this.appended + j)) : gen.string(id, this.appended + j);
+      const frame = align8(HEADER_BYTES + (typeof e === 'string' ? Buffer.byteLength(e) : e.length));
+      if (j > 0 && bytes + frame > limit) break;
+      bytes += frame;
+      batch.push(e);
+    }
+    const k = batch.length;
     this.appendedMax = this.appended + k; // if appendMany throws midway, some of these may be in the log
     const last = this.p.appendMany(batch);
     for (let j = 0; j < k; j++) {
