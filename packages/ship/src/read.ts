@@ -7,7 +7,7 @@
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, JetStreamApiError, JetStreamApiCodes, type JetStreamClient, type JetStreamManager, type ConsumerMessages } from '@nats-io/jetstream';
-import type { LogEntry } from '@shardlog/core';
+import { LogRecord, type LogEntry } from '@shardlog/core';
 import { InvalidArgumentError } from '@shardlog/workers';
 import { decodeBatch, parseMsgId } from './batch.js';
 import { ShipError } from './errors.js';
@@ -28,20 +28,9 @@ export interface ReadJetStreamOptions {
   logId?: string;
 }
 
-const decoder = new TextDecoder();
-
-/** An entry read back from the stream. */
-export class StreamEntry implements LogEntry {
-  constructor(
-    readonly seq: number,
-    readonly shard: number,
-    readonly data: Uint8Array,
-    readonly isText: boolean,
-  ) {}
-  text(): string {
-    return decoder.decode(this.data);
-  }
-}
+/** An entry read back from the stream: the same class readLog yields. */
+export const StreamEntry = LogRecord;
+export type StreamEntry = LogRecord;
 
 /** The shards that have a subject in the stream, with the stream seq of each one's last message. */
 export async function shippedSubjects(jsm: JetStreamManager, stream: string, prefix: string): Promise<Map<number, number>> {
