@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CorruptLogError, openLog, verifyLog } from '@shardlog/core';
+import { CorruptLogError, openLog, ShardCursor, verifyLog } from '@shardlog/core';
 import {
   checkFrame,
   crc32c,
@@ -36,11 +36,17 @@ function frames(file: string): { start: number; end: number; recs: RecordAt[] }[
   return out;
 }
 
-/** A one-shard log whose last segment holds several frames (small batches: writeLog waits every 10 entries). */
+/**
+ * A one-shard log over several segments whose last segment holds at least 6 frames (small batches:
+ * writeLog waits for the writer every 10 entries).
+ */
 async function base(): Promise<{ dir: string; expected: { seq: number; text: string }[] }> {
   const dir = logDir();
   const w = await writeLog(dir, 300, { shards: 1, segmentBytes: 8192 });
-  return { dir, expected: w.seqs.map((seq) => ({ seq, text: w.bySeq.get(seq)! })) };
+  const w2 = await writeLog(dir, 60, { shards: 1, segmentBytes: 1 << 20 }, 1);
+  const expected = [...w.seqs.map((seq) => ({ seq, text: w.bySeq.get(seq)! })), ...w2.seqs.map((seq) => ({ seq, text: w2.bySeq.get(seq)! }))];
+  expect(frames(segmentFiles(dir).at(-1)!).length).toBeGreaterThanOrEqual(6);
+  return { dir, expected };
 }
 
 function fresh(from: string): string {
@@ -241,6 +247,70 @@ describe('format 2: corruption', () => {
       expect(fs.existsSync(last)).toBe(true);
     });
   }
+});
+
+describe("format 2: follow's cursor", () => {
+  it('stays on a half-written frame (not an error), reads on when it is whole, and names a corrupt one via diagnose()', async () => {
+    const { dir } = await base();
+    const file = segmentFiles(dir).at(-1)!;
+    const fr = frames(file);
+    const orig = fs.readFileSync(file);
+    const half = fr[2];
+    fs.writeFileSync(file, orig.subarray(0, half.start + 40)); // frame 2 half written
+    const c = new ShardCursor(dir, 0, 0);
+    const seqs: number[] = [];
+    for (let e = c.next(Number.MAX_SAFE_INTEGER, 0); e; e = c.next(Number.MAX_SAFE_INTEGER, 0)) seqs.push(e.seq);
+    const whole = [...fr[0].recs, ...fr[1].recs].map((r) => r.seq);
+    expect(seqs.slice(-whole.length)).toEqual(whole); // (the older segments' entries first)
+    expect(seqs.at(-1)).toBe(whole.at(-1));
+    expect(c.stuck).toMatchObject({ file, offset: half.start, reason: 'frame runs past the end of the file' });
+    expect(c.diagnose()).toBeUndefined();
+    fs.writeFileSync(file, orig); // the writer finished it
+    const rest: number[] = [];
+    for (let e = c.next(Number.MAX_SAFE_INTEGER, 0); e; e = c.next(Number.MAX_SAFE_INTEGER, 0)) rest.push(e.seq);
+    expect(rest[0]).toBe(half.recs[0].seq);
+    expect(c.stuck).toBeUndefined();
+    c.close();
+
+    const b = Buffer.from(orig);
+    b[fr[1].recs[0].offset + 20] ^= 1;
+    fs.writeFileSync(file, b);
+    const d = new ShardCursor(dir, 0, 0);
+    while (d.next(Number.MAX_SAFE_INTEGER, 0));
+    expect(d.stuck).toMatchObject({ file, offset: fr[1].start });
+    expect(d.diagnose()).toMatchObject({ code: 'ERR_SHARDLOG_CORRUPT', file, offset: fr[1].start });
+    d.close();
+  });
+});
+
+describe('format 2: large records', () => {
+  it('a 6 MiB record (a frame larger than a scan chunk): read back, recovered, verified; a flipped byte in it is found', async () => {
+    const dir = logDir();
+    const log = await openLog({ dir, shards: 1, ringBytes: 16 << 20 });
+    const big = Buffer.alloc(6 << 20, 0x61);
+    big[123456] = 0x62;
+    log.append('before');
+    await log.durable();
+    log.append(big);
+    await log.durable();
+    log.append('after');
+    await log.close();
+    const got = readAll(dir);
+    expect(got.map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(Buffer.from(got[1].text, 'latin1').equals(big)).toBe(true);
+    const again = await openLog({ dir });
+    expect(again.recovery[0]).toMatchObject({ records: 3, lastSeq: 3, bytesCut: 0 });
+    await again.close();
+    expect(await verifyLog({ dir, threads: 0 })).toMatchObject({ ok: true, records: 3 });
+    const file = segmentFiles(dir)[0];
+    const fr = frames(file);
+    const inBig = fr.find((f) => f.recs.some((r) => r.seq === 2))!;
+    expect(fr.indexOf(inBig)).toBeLessThan(fr.length - 1); // 'after' is in a later frame
+    flipByte(file, inBig.recs.find((r) => r.seq === 2)!.offset + 5_000_000);
+    expect(() => readAll(dir)).toThrow(expect.objectContaining({ code: 'ERR_SHARDLOG_CORRUPT', file, offset: inBig.start }));
+    const v = await verifyLog({ dir, threads: 0 });
+    expect(v.errors).toEqual([expect.objectContaining({ file, offset: inBig.start, reason: expect.stringMatching(/^frame checksum mismatch; valid frames resume at offset/) })]);
+  });
 });
 
 describe('format 1 and 2 in one log', () => {
