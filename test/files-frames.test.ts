@@ -24,7 +24,7 @@ import {
   recoverShard,
   SEGMENT_HEADER_BYTES,
 } from '@shardlog/workers';
-import { copyDir, flipByte, logDir, readAll, records, runModule, segmentFiles, tmpDir, writeLog, type RecordAt } from './helpers.js';
+import { copyDir, flipByte, logDir, readAll, records, runCli, runModule, segmentFiles, tmpDir, writeLog, type RecordAt } from './helpers.js';
 
 /** The frames of a segment, from helpers.records: [start, end) and the records each holds. */
 function frames(file: string): { start: number; end: number; recs: RecordAt[] }[] {
@@ -247,6 +247,36 @@ describe('format 2: corruption', () => {
       expect(fs.existsSync(last)).toBe(true);
     });
   }
+});
+
+describe('shardlog verify on format 2', () => {
+  it('exits 0 on a sound log, 1 on a bad frame CRC and on a chain break, naming file and offset', async () => {
+    const dir = logDir();
+    await writeLog(dir, 300, { shards: 2, segmentBytes: 4096 });
+    const ok = await runCli(['verify', dir]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/2 shards, \d+ segments, 300 records/);
+    const f = segmentFiles(dir, 1)[0];
+    const fr = frames(f);
+    expect(fr.length).toBeGreaterThan(2);
+    const orig = fs.readFileSync(f);
+    flipByte(f, fr[1].recs[0].offset + 18);
+    const bad = await runCli(['verify', dir]);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain(`CORRUPT: ${f} at offset ${fr[1].start}: frame checksum mismatch; valid frames resume at offset ${fr[2].start}`);
+    // frames 1 and 2 swapped: each is whole, the chain is not
+    const swapped = Buffer.concat([orig.subarray(0, fr[1].start), orig.subarray(fr[2].start, fr[2].end), orig.subarray(fr[1].start, fr[1].end), orig.subarray(fr[2].end)]);
+    fs.writeFileSync(f, swapped);
+    const chain = await runCli(['verify', dir, '--json', '--threads', '0']);
+    expect(chain.code).toBe(1);
+    const json = JSON.parse(chain.stdout);
+    expect(json).toMatchObject({ ok: false, records: 300 });
+    // each frame out of place is named: the one now at frame 1's place, then frame 1 after it
+    expect(json.errors.slice(0, 2)).toEqual([
+      expect.objectContaining({ file: f, offset: fr[1].start, reason: expect.stringMatching(/^frame does not follow the previous frame/) }),
+      expect.objectContaining({ file: f, offset: fr[1].start + (fr[2].end - fr[2].start) }),
+    ]);
+  });
 });
 
 describe("format 2: follow's cursor", () => {
