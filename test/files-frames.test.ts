@@ -366,6 +366,25 @@ describe('format 1 and 2 in one log', () => {
   });
 });
 
+describe('format 1 to 2: an empty version-1 last segment', () => {
+  it('(its header only, named for the next seq) is replaced by a version-2 segment of the same name; nothing is lost', async () => {
+    const dir = logDir();
+    const w = await writeLog(dir, 50, { shards: 1, testFaults: { segmentVersion: 1 } });
+    const last = Math.max(...w.seqs);
+    const empty = path.join(dir, '000', String(last + 1).padStart(20, '0') + '.wal');
+    fs.writeFileSync(empty, encodeSegmentHeader({ version: 1, shard: 0, firstSeq: last + 1, prevMaxSeq: last }));
+    const log = await openLog({ dir });
+    const seq = log.append('first in format 2');
+    await log.close();
+    expect(seq).toBe(last + 1);
+    expect(fs.readFileSync(empty).readUInt16LE(8)).toBe(2);
+    const got = readAll(dir);
+    expect(got).toHaveLength(51);
+    expect(got.at(-1)).toMatchObject({ seq: last + 1, text: 'first in format 2' });
+    expect(await verifyLog({ dir })).toMatchObject({ ok: true, records: 51 });
+  });
+});
+
 describe('CRC-32C', () => {
   it('the native CRC loads here and agrees with the JavaScript one at every length and split', () => {
     expect(crc32cImplementation).toBe('native');
