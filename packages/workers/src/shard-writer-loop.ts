@@ -9,7 +9,6 @@
  * for I_STALL_MS (a producer died mid-append). A failed write or sync fails the shard for good.
  */
 import * as path from 'node:path';
-import type { MessagePort } from 'node:worker_threads';
 import { serializeError, type SerializedError } from './errors.js';
 import { recoverShard, type ShardRecovery } from './recovery.js';
 import {
@@ -43,6 +42,11 @@ const IDLE_STOP = 0;
 const IDLE_AGAIN = 1;
 const IDLE_WOKEN = 2;
 
+/** Where the writer reports a failure: its thread's port, or a host's port that adds which writer. */
+export interface FailurePort {
+  postMessage(message: unknown): void;
+}
+
 export class ShardWriter {
   private readonly ring: RingViews;
   private readonly i32: Int32Array;
@@ -65,10 +69,12 @@ export class ShardWriter {
   private stalledAt = -1; // ring position where a claimed record was first seen unpublished
   private stalledSince = 0;
   private loop: Promise<void> | undefined;
+  /** Ring bytes drained before yielding to the thread's other work (other hosted writers). */
+  private readonly turnBytes: number;
 
   constructor(
     private readonly data: ShardWriterData,
-    private readonly port: MessagePort | null,
+    private readonly port: FailurePort | null,
   ) {
     this.ring = ringViews(data.ring);
     this.i32 = this.ring.i32;
@@ -83,6 +89,7 @@ export class ShardWriter {
     this.files = new SegmentFiles(files, this.counters, (t, s) => this.synced(t, s), (e) => this.fail(e), () => Atomics.notify(this.i32, I_SLEEPING));
     this.batch = new Batch(this.ring, data.format, Math.min(data.maxBatchBytes, this.ring.capacity >>> 1));
     this.sync = new SyncClock(data.sync, this.i32);
+    this.turnBytes = data.hosted ? data.hosted.turnBytes : Infinity;
   }
 
   /** The control plane (comlink): start after recovery, rotate, close. */
@@ -171,8 +178,9 @@ export class ShardWriter {
       this.publishDurable(c.written, c.lastSeq); // nothing left unsynced
       return;
     }
-    // More is waiting in the ring: overlap this sync with writing it. Otherwise sync inline (lower latency).
-    if (Atomics.load(this.i32, I_TAIL) !== this.head) files.syncInBackground(c.written, c.lastSeq);
+    // More is waiting in the ring: overlap this sync with writing it. Otherwise sync inline (lower
+    // latency) — unless other writers share this thread: an inline fdatasync would stall them all.
+    if (this.data.hosted || Atomics.load(this.i32, I_TAIL) !== this.head) files.syncInBackground(c.written, c.lastSeq);
     else files.syncInline(c.written, c.lastSeq);
   }
 
@@ -231,6 +239,7 @@ export class ShardWriter {
 
   private async run(): Promise<void> {
     let sinceYield = 0;
+    let turn = 0;
     for (;;) {
       if (this.failed) return;
       let n: number;
@@ -241,8 +250,10 @@ export class ShardWriter {
         return;
       }
       if (n > 0) {
-        if (this.files.syncing || ++sinceYield >= 16) {
+        turn += n;
+        if (this.files.syncing || ++sinceYield >= 16 || turn >= this.turnBytes) {
           sinceYield = 0;
+          turn = 0;
           await yieldNow(); // let control messages (rotate, close) in
         }
         continue;
@@ -250,7 +261,7 @@ export class ShardWriter {
       if (this.closing) return;
       const r = await this.idle();
       if (r === IDLE_STOP) return;
-      if (r === IDLE_WOKEN) sinceYield = 0;
+      if (r === IDLE_WOKEN) sinceYield = turn = 0;
     }
   }
 
