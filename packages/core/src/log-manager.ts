@@ -142,7 +142,9 @@ export class LogManager {
       await this.makeRoom(name);
       const dir = logDirOf(this.root, name);
       const existed = fs.existsSync(path.join(dir, MANIFEST_FILE));
-      const o = resolveOptions({ ...this.defaults, ...options, dir, flushOnExit: false });
+      // the manager's default shard count is for new logs: an existing one keeps its own
+      const shards = options.shards ?? (existed ? undefined : this.defaults.shards);
+      const o = resolveOptions({ ...this.defaults, ...options, shards, dir, flushOnExit: false });
       const log = await openLogWith(o, this.pool.spawn);
       this.counts.logsOpened++;
       if (!existed) this.counts.logsCreated++;
