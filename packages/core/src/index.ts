@@ -32,6 +32,7 @@ export {
 export { shardlogDestination, ShardlogDestination, type ShardlogDestinationOptions } from './integrations/pino-destination.js';
 export { createLogWritable, type LogWritableOptions } from './integrations/writable.js';
 export { registerMetrics, type MetricsOptions, type RegisteredMetrics, type PromRegistry, type PromClientModule } from './integrations/metrics.js';
+export { registerManagerMetrics } from './integrations/manager-metrics.js';
 export { verifyLog, type VerifyOptions, type VerifyReport, type VerifyError } from './verify.js';
 export { ShardCursor, type FollowOptions } from './follow.js';
 export type { RetentionResult, RemovedSegment } from './retention.js';
