@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, LogClosedError, openLog, openLogManager, TooManyLogsError } from '@shardlog/core';
-import { readAll, tmpDir } from './helpers.js';
+import { spawnSync } from 'node:child_process';
+import { fixture, readAll, readme, runModule, tmpDir } from './helpers.js';
 
 describe('log manager', () => {
   it('refuses names that are not one plain path component, and creates nothing for them', async () => {
@@ -122,5 +123,21 @@ describe('log manager', () => {
     expect(fs.readdirSync(root)).toEqual([]);
     expect(m.stats().logsDropped).toBe(2);
     await m.close();
+  });
+
+  it('makes every open log durable when the process exits without close()', () => {
+    const root = tmpDir();
+    const r = spawnSync(process.execPath, [fixture('manager-exit.mjs'), root], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    for (const name of ['a', 'b']) expect(readAll(path.join(root, name)).map((e) => e.text)).toEqual(Array.from({ length: 50 }, (_, i) => `${name}${i}`));
+  });
+
+  it("runs the README's example as written", async () => {
+    const doc = readme();
+    const at = doc.indexOf('<!-- section: manager -->');
+    const code = /```js\n([\s\S]*?)^```$/m.exec(doc.slice(at))![1];
+    const r = await runModule(code);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readAll(path.join(r.cwd, 'data/tenants/acme')).map((e) => e.text)).toEqual(['INSERT row 1']);
   });
 });
