@@ -306,8 +306,8 @@ export class Log extends Producer {
 }
 
 /** Open (creating or recovering) a log. Resolves once every shard has recovered and its writer runs. */
-export function openLog(options: OpenOptions): Promise<Log> {
-  return openLogWith(resolveOptions(options), spawnWriter);
+export async function openLog(options: OpenOptions): Promise<Log> {
+  return openLogWith(resolveOptions(options), spawnWriter); // async: a bad option rejects, never throws
 }
 
 /** @internal openLog with its writers started by `spawn` (a thread each, or a log manager's pool). */
