@@ -120,7 +120,11 @@ export class LogManager {
    * `options` apply when this call opens it (they override the manager's defaults).
    */
   log(name: string, options: ManagedLogOptions = {}): Promise<Log> {
-    checkLogName(name);
+    try {
+      checkLogName(name);
+    } catch (e) {
+      return Promise.reject(e); // a bad name rejects like every other failure of log()
+    }
     if (this.closing) return Promise.reject(new LogClosedError('the log manager is closed'));
     const slot = this.slots.get(name);
     if (slot) {
