@@ -105,7 +105,7 @@ describe('log manager', () => {
     const idle = await m.log('idle');
     idle.append('x');
     const deadline = Date.now() + 10_000;
-    while (m.stats().openLogs > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while ((m.stats().openLogs > 0 || m.stats().hostedWriters > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(m.stats()).toMatchObject({ openLogs: 0, logsIdleClosed: 1, hostedWriters: 0 });
     expect(idle.stats().state).toBe('closed');
     expect(readAll(path.join(root, 'idle')).map((e) => e.text)).toEqual(['x']);
@@ -134,5 +134,24 @@ describe('log manager', () => {
     const r = await runModule(code);
     expect(r.code, r.stderr).toBe(0);
     expect(readAll(path.join(r.cwd, 'data/tenants/acme')).map((e) => e.text)).toEqual(['INSERT row 1']);
+  });
+
+  it('a pool thread that dies fails the logs it hosted (never a hang), and new logs go to a new thread', async () => {
+    const root = tmpDir();
+    const m = await openLogManager({ root, writers: 1 });
+    const neighbour = await m.log('neighbour');
+    const doomed = await m.log('doomed', { testFaults: { exitAfterBatches: 1 } } as never);
+    await expect(doomed.durable(doomed.append('x'))).rejects.toMatchObject({ code: 'ERR_SHARDLOG_SHARD_FAILED' });
+    expect(neighbour.failure).toBeDefined(); // it shared the thread
+    expect(() => neighbour.append('y')).toThrow(expect.objectContaining({ code: 'ERR_SHARDLOG_SHARD_FAILED' }));
+    const fresh = await m.log('fresh');
+    await fresh.durable(fresh.append('z'));
+    expect(m.stats().threads).toBe(1);
+    await expect(m.close()).rejects.toMatchObject({ code: 'ERR_SHARDLOG_SHARD_FAILED' });
+    expect(readAll(path.join(root, 'fresh')).map((e) => e.text)).toEqual(['z']);
+    // each log recovers on its own at the next open
+    const m2 = await openLogManager({ root, writers: 1 });
+    for (const name of ['doomed', 'neighbour', 'fresh']) await m2.log(name);
+    await m2.close();
   });
 });

@@ -13,7 +13,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { InvalidArgumentError, LogClosedError, MANIFEST_FILE, mkdirDurable, TooManyLogsError } from '@shardlog/workers';
+import { InvalidArgumentError, LogClosedError, MANIFEST_FILE, mkdirDurable, TooManyLogsError, WriterStartError } from '@shardlog/workers';
 import { acquireLock } from './lock.js';
 import { openLogWith, type Log, type LogStats } from './log.js';
 import { defaultMaxOpenLogs, defaultWriters } from './manager-limits.js';
@@ -149,7 +149,7 @@ export class LogManager {
       // the manager's default shard count is for new logs: an existing one keeps its own
       const shards = options.shards ?? (existed ? undefined : this.defaults.shards);
       const o = resolveOptions({ ...this.defaults, ...options, shards, dir, flushOnExit: false });
-      const log = await openLogWith(o, this.pool.spawn);
+      const log = await this.openOnPool(o);
       this.counts.logsOpened++;
       if (!existed) this.counts.logsCreated++;
       slot.log = log;
@@ -159,6 +159,16 @@ export class LogManager {
       return log;
     } catch (e) {
       if (this.slots.get(name) === slot) this.slots.delete(name);
+      throw e;
+    }
+  }
+
+  /** Open on the pool; if the thread chosen died meanwhile (another log's fatal fault), once more on a live one. */
+  private async openOnPool(o: ReturnType<typeof resolveOptions>): Promise<Log> {
+    try {
+      return await openLogWith(o, this.pool.spawn);
+    } catch (e) {
+      if (e instanceof WriterStartError && this.pool.reap()) return openLogWith(o, this.pool.spawn);
       throw e;
     }
   }

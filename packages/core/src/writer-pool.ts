@@ -24,23 +24,31 @@ class HostThread {
   readonly worker: Worker;
   readonly rpc: Comlink.Remote<WriterHostApi>;
   readonly exited: Promise<number>;
-  readonly errored: Promise<Error>;
   /** Writers attached (or attaching). */
   writers = 0;
+  /** The thread exited (a writer's fatal fault): its writers failed, it takes no new ones. */
+  dead = false;
   private refs = 0;
   readonly onMessage = new Map<string, MessageListener>();
   readonly onError = new Set<(e: Error) => void>();
+  /** Per attached writer: settle its `exited` / `errored` (dropped on detach, so a closed log is not kept alive). */
+  readonly exitWaiters = new Map<string, (code: number) => void>();
+  readonly errorWaiters = new Map<string, (e: Error) => void>();
 
   constructor(index: number) {
     this.worker = new Worker(WRITER_HOST_URL, { name: `shardlog-pool-${index}` });
     this.rpc = Comlink.wrap<WriterHostApi>(nodeEndpoint(this.worker));
-    this.errored = new Promise<Error>((r) => this.worker.on('error', r));
     this.exited = new Promise<number>((r) => this.worker.once('exit', r));
     this.worker.on('message', (m: { key?: string; type?: string }) => {
       if (m && m.type === 'failed' && typeof m.key === 'string') this.onMessage.get(m.key)?.(m as never);
     });
     this.worker.on('error', (e) => {
+      for (const w of this.errorWaiters.values()) w(e);
       for (const l of this.onError) l(e);
+    });
+    this.worker.once('exit', (code) => {
+      this.dead = true;
+      for (const w of this.exitWaiters.values()) w(code);
     });
     this.worker.unref();
   }
@@ -100,6 +108,8 @@ class HostedWriter implements WriterThread {
       await Promise.race([t.rpc.detach(this.key), t.exited]);
     } finally {
       t.onMessage.delete(this.key);
+      t.exitWaiters.delete(this.key);
+      t.errorWaiters.delete(this.key);
       if (this.errorListener) t.onError.delete(this.errorListener);
       t.writers--;
       this.unref();
@@ -134,6 +144,8 @@ export class WriterPool {
     const key = String(this.nextKey++);
     const wd: ShardWriterData = { ...data, hosted: { turnBytes: this.turnBytes } };
     const rpc = thread.rpc;
+    const exited = new Promise<number>((r) => thread.exitWaiters.set(key, r));
+    const errored = new Promise<Error>((r) => thread.errorWaiters.set(key, r));
     return {
       worker: new HostedWriter(thread, key),
       rpc: {
@@ -144,24 +156,27 @@ export class WriterPool {
       ring: data.ring,
       i32: new Int32Array(data.ring),
       b64: new BigInt64Array(data.ring, 0, CONTROL_BYTES / 8),
-      exited: thread.exited,
-      errored: thread.errored,
+      exited,
+      errored,
     };
   };
 
+  /** Forget the threads that died (their logs failed); true if there were any. */
+  reap(): boolean {
+    const before = this.threads.length;
+    for (let i = this.threads.length - 1; i >= 0; i--) if (this.threads[i].dead) this.threads.splice(i, 1);
+    return this.threads.length !== before;
+  }
+
   private pick(): HostThread {
-    // a thread that died (a writer's fatal fault) stays out: its logs failed, new ones go elsewhere
-    for (let i = this.threads.length - 1; i >= 0; i--) if (this.dead.has(this.threads[i])) this.threads.splice(i, 1);
+    this.reap(); // new logs go to live threads (a new one replaces a dead one)
     let best: HostThread | undefined;
     for (const t of this.threads) if (!best || t.writers < best.writers) best = t;
     if (best && (best.writers === 0 || this.threads.length >= this.size)) return best;
     const t = new HostThread(this.threadsCreated++);
-    void t.exited.then(() => this.dead.add(t));
     this.threads.push(t);
     return t;
   }
-
-  private readonly dead = new Set<HostThread>();
 
   /** Stop every thread (the logs are closed first). */
   async close(): Promise<void> {
