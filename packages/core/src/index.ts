@@ -8,6 +8,8 @@
  *   for await (const e of readLog({ dir: 'data/wal' })) e.seq, e.text();
  */
 export { openLog, Log, type LogStats, type ShardStats } from './log.js';
+export { openLogManager, LogManager, type LogManagerOptions, type LogManagerStats, type ManagedLogOptions } from './log-manager.js';
+export { MAX_LOG_NAME_BYTES } from './manager-names.js';
 export { rebuildManifest } from './log-manifest.js';
 export { Producer, attachProducer, type ProducerHandle, type Entry } from './producer.js';
 export { readLog, readLogSync, readShard, Rec as LogRecord, type LogEntry, type ReadOptions } from './reader.js';
@@ -18,6 +20,7 @@ export {
   EntryTooLargeError,
   RingFullError,
   LogClosedError,
+  TooManyLogsError,
   ShardFailedError,
   WriterStartError,
   LogLockedError,
@@ -29,6 +32,7 @@ export {
 export { shardlogDestination, ShardlogDestination, type ShardlogDestinationOptions } from './integrations/pino-destination.js';
 export { createLogWritable, type LogWritableOptions } from './integrations/writable.js';
 export { registerMetrics, type MetricsOptions, type RegisteredMetrics, type PromRegistry, type PromClientModule } from './integrations/metrics.js';
+export { registerManagerMetrics } from './integrations/manager-metrics.js';
 export { verifyLog, type VerifyOptions, type VerifyReport, type VerifyError } from './verify.js';
 export { ShardCursor, type FollowOptions } from './follow.js';
 export type { RetentionResult, RemovedSegment } from './retention.js';

@@ -114,6 +114,11 @@ export class Log extends Producer {
   };
   private exitSyncMs = 10_000;
 
+  /** @internal The process is exiting: make what was appended durable (a log manager's one exit hook calls it). */
+  flushAtExit(): void {
+    this.onExit();
+  }
+
   /** @internal use openLog */
   constructor(handle: ProducerHandle, dir: string, shards: ShardHandle[], recovery: ShardRecovery[], release: () => void, flushOnExit = true, id = '') {
     super(handle);
@@ -302,7 +307,11 @@ export class Log extends Producer {
 
 /** Open (creating or recovering) a log. Resolves once every shard has recovered and its writer runs. */
 export async function openLog(options: OpenOptions): Promise<Log> {
-  const o: ResolvedOptions = resolveOptions(options);
+  return openLogWith(resolveOptions(options), spawnWriter); // async: a bad option rejects, never throws
+}
+
+/** @internal openLog with its writers started by `spawn` (a thread each, or a log manager's pool). */
+export async function openLogWith(o: ResolvedOptions, spawn: (data: ShardWriterData) => ShardHandle): Promise<Log> {
   const dir = prepareLogDir(o.dir); // real and absolute: retention, follow and close use it, whatever chdir() does later
   let release: () => void;
   try {
@@ -333,7 +342,7 @@ export async function openLog(options: OpenOptions): Promise<Log> {
         skipCorrupt: o.skipCorrupt,
         testFaults: o.testFaults,
       };
-      started.push(spawnWriter(wd));
+      started.push(spawn(wd));
     }
     const recovery = await writersStarted(started, verified);
     initSeq(g32, firstSeq(o.format, recovery));

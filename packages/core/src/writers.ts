@@ -15,11 +15,22 @@ import {
   type ShardRecovery,
   type ShardWriterApi,
   type ShardWriterData,
+  type SerializedError,
 } from '@shardlog/workers';
 
+/** What a log does with its writer's thread: its own Worker, or its share of a pool thread. */
+export interface WriterThread {
+  ref(): void;
+  unref(): void;
+  on(event: 'message', listener: (m: { type?: string; error?: SerializedError }) => void): unknown;
+  on(event: 'error', listener: (e: Error) => void): unknown;
+  /** Stop the writer (its own thread: terminate it; a pool thread: detach the writer from it). */
+  terminate(): Promise<unknown>;
+}
+
 export interface ShardHandle {
-  worker: Worker;
-  rpc: Comlink.Remote<ShardWriterApi>;
+  worker: WriterThread;
+  rpc: ShardWriterApi;
   ring: SharedArrayBuffer;
   i32: Int32Array;
   b64: BigInt64Array;
@@ -36,7 +47,7 @@ export function spawnWriter(data: ShardWriterData): ShardHandle {
   const exited = new Promise<number>((r) => worker.once('exit', r));
   return {
     worker,
-    rpc: Comlink.wrap<ShardWriterApi>(nodeEndpoint(worker)),
+    rpc: Comlink.wrap<ShardWriterApi>(nodeEndpoint(worker)) as unknown as ShardWriterApi,
     ring: data.ring,
     i32: new Int32Array(data.ring),
     b64: new BigInt64Array(data.ring, 0, CONTROL_BYTES / 8),

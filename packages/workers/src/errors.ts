@@ -171,3 +171,12 @@ export function deserializeError(s: SerializedError): Error {
   if (s.stack) e.stack = s.stack;
   return e;
 }
+
+/** A log manager already has maxOpenLogs open and was told not to close idle ones (onLimit: 'error'). */
+export class TooManyLogsError extends ShardlogError {
+  readonly limit: number;
+  constructor(limit: number) {
+    super('ERR_SHARDLOG_TOO_MANY_LOGS', `${limit} logs are open, the manager's maxOpenLogs: close one first (or use onLimit: 'evict')`);
+    this.limit = limit;
+  }
+}

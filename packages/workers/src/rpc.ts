@@ -58,4 +58,20 @@ export interface ShardWriterData {
   maxBatchBytes: number;
   skipCorrupt: boolean;
   testFaults?: TestFaults;
+  /** Set when the writer shares its thread with other logs' writers (a log manager's pool). */
+  hosted?: { turnBytes: number };
+}
+
+/**
+ * A writer host: one pool thread of a log manager, running many shard writers (one per log shard),
+ * each known by a key. attach() builds one and lets it recover; the rest act on one writer.
+ */
+export interface WriterHostApi {
+  attach(key: string, data: ShardWriterData): Promise<StartResult>;
+  rotate(key: string): Promise<void>;
+  close(key: string): Promise<{ ok: boolean; error?: SerializedError }>;
+  /** Close the writer if it is still attached (after a failed open); never fails. */
+  detach(key: string): Promise<void>;
+  /** How many writers this thread hosts. */
+  hosted(): Promise<number>;
 }

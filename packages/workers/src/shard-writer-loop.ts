@@ -10,7 +10,6 @@
  * for I_STALL_MS (a producer died mid-append). A failed write or sync fails the shard for good.
  */
 import * as path from 'node:path';
-import type { MessagePort } from 'node:worker_threads';
 import { serializeError, type SerializedError } from './errors.js';
 import { recoverShard, type ShardRecovery } from './recovery.js';
 import {
@@ -46,6 +45,11 @@ const IDLE_STOP = 0;
 const IDLE_AGAIN = 1;
 const IDLE_WOKEN = 2;
 
+/** Where the writer reports a failure: its thread's port, or a host's port that adds which writer. */
+export interface FailurePort {
+  postMessage(message: unknown): void;
+}
+
 export class ShardWriter {
   private readonly ring: RingViews;
   private readonly i32: Int32Array;
@@ -73,10 +77,12 @@ export class ShardWriter {
   private stalledAt = -1; // ring position where a claimed record was first seen unpublished
   private stalledSince = 0;
   private loop: Promise<void> | undefined;
+  /** Ring bytes drained before yielding to the thread's other work (other hosted writers). */
+  private readonly turnBytes: number;
 
   constructor(
     private readonly data: ShardWriterData,
-    private readonly port: MessagePort | null,
+    private readonly port: FailurePort | null,
   ) {
     this.ring = ringViews(data.ring);
     this.i32 = this.ring.i32;
@@ -92,6 +98,7 @@ export class ShardWriter {
     this.framed = data.format === 'framed' && this.files.version === 2;
     this.batch = new Batch(this.ring, data.format, Math.min(data.maxBatchBytes, this.ring.capacity >>> 1), data.format === 'framed' && !this.framed);
     this.sync = new SyncClock(data.sync, this.i32);
+    this.turnBytes = data.hosted ? data.hosted.turnBytes : Infinity;
   }
 
   /** The control plane (comlink): start after recovery, rotate, close. */
@@ -193,8 +200,9 @@ export class ShardWriter {
       this.publishDurable(c.written, c.lastSeq); // nothing left unsynced
       return;
     }
-    // More is waiting in the ring: overlap this sync with writing it. Otherwise sync inline (lower latency).
-    if (Atomics.load(this.i32, I_TAIL) !== this.head) files.syncInBackground(c.written, c.lastSeq);
+    // More is waiting in the ring: overlap this sync with writing it. Otherwise sync inline (lower
+    // latency) — unless other writers share this thread: an inline fdatasync would stall them all.
+    if (this.data.hosted || Atomics.load(this.i32, I_TAIL) !== this.head) files.syncInBackground(c.written, c.lastSeq);
     else files.syncInline(c.written, c.lastSeq);
   }
 
@@ -253,6 +261,7 @@ export class ShardWriter {
 
   private async run(): Promise<void> {
     let sinceYield = 0;
+    let turn = 0;
     for (;;) {
       if (this.failed) return;
       let n: number;
@@ -263,8 +272,10 @@ export class ShardWriter {
         return;
       }
       if (n > 0) {
-        if (this.files.syncing || ++sinceYield >= 16) {
+        turn += n;
+        if (this.files.syncing || ++sinceYield >= 16 || turn >= this.turnBytes) {
           sinceYield = 0;
+          turn = 0;
           await yieldNow(); // let control messages (rotate, close) in
         }
         continue;
@@ -272,7 +283,7 @@ export class ShardWriter {
       if (this.closing) return;
       const r = await this.idle();
       if (r === IDLE_STOP) return;
-      if (r === IDLE_WOKEN) sinceYield = 0;
+      if (r === IDLE_WOKEN) sinceYield = turn = 0;
     }
   }
 

@@ -23,14 +23,14 @@ export interface PromRegistry {
   removeSingleMetric(name: string): void;
 }
 
-interface MetricConfig {
+export interface MetricConfig {
   name: string;
   help: string;
   labelNames: string[];
   registers: PromRegistry[];
   collect(this: PromMetric): void;
 }
-interface PromMetric {
+export interface PromMetric {
   reset(): void;
   inc(labels: Record<string, string>, value: number): void;
   set(labels: Record<string, string>, value: number): void;
@@ -57,10 +57,10 @@ export interface RegisteredMetrics {
   unregister(): void;
 }
 
-type Numeric = { [K in keyof ShardStats]: ShardStats[K] extends number ? K : never }[keyof ShardStats];
+export type Numeric = { [K in keyof ShardStats]: ShardStats[K] extends number ? K : never }[keyof ShardStats];
 
 /** Per-shard counters: metric name (after the prefix), help, the ShardStats field. */
-const COUNTERS: [string, string, Numeric][] = [
+export const COUNTERS: [string, string, Numeric][] = [
   ['entries_total', 'Entries written to segment files.', 'entries'],
   ['payload_bytes_total', 'Payload bytes of the entries written.', 'payloadBytes'],
   ['file_bytes_total', 'Bytes written to segment files, headers and padding included.', 'fileBytes'],
@@ -72,7 +72,7 @@ const COUNTERS: [string, string, Numeric][] = [
 ];
 
 /** Per-shard gauges. */
-const GAUGES: [string, string, Numeric][] = [
+export const GAUGES: [string, string, Numeric][] = [
   ['durable_lag_bytes', 'Bytes written but not yet fdatasynced.', 'durableLagBytes'],
   ['pending_bytes', 'Ring bytes appended and not yet written.', 'pendingBytes'],
   ['last_seq', 'Highest sequence number written.', 'lastSeq'],
@@ -80,7 +80,7 @@ const GAUGES: [string, string, Numeric][] = [
 
 const STATES: LogStats['state'][] = ['starting', 'running', 'closing', 'closed', 'failed'];
 
-function loadPromClient(): PromClientModule {
+export function loadPromClient(): PromClientModule {
   try {
     return createRequire(import.meta.url)('prom-client') as PromClientModule;
   } catch (e) {
