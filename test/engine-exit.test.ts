@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { readLogSync } from '@shardlog/core';
-import { fixture, logDir } from './helpers.js';
+import { fixture, logDir, runModule } from './helpers.js';
 
 const CHILD = fixture('exit-without-close.mjs');
 
@@ -38,4 +38,20 @@ describe('exit without close()', () => {
       expect(got[19_999].text()).toBe('entry 19999');
     });
   }
+
+  it('many logs open at once share one exit hook: no MaxListenersExceededWarning, each log drained at exit', async () => {
+    const root = logDir('many');
+    const r = await runModule(
+      `import { openLog } from '@shardlog/core';
+       process.on('warning', (w) => console.error('WARNING ' + w.name));
+       const logs = [];
+       for (let i = 0; i < 15; i++) logs.push(await openLog({ dir: process.env.ROOT + '/log' + i, shards: 1 }));
+       for (const [i, l] of logs.entries()) for (let k = 0; k < 100; k++) l.append('log ' + i + ' entry ' + k);
+       process.exit(0);`,
+      { ROOT: root },
+    );
+    expect(r.stderr).not.toMatch(/WARNING/);
+    expect(r.code).toBe(0);
+    for (let i = 0; i < 15; i++) expect([...readLogSync({ dir: `${root}/log${i}` })].length).toBe(100);
+  });
 });

@@ -11,6 +11,7 @@
  * past maxOpenLogs closes the least recently used log first (or throws TooManyLogsError), and logs
  * left idle for idleCloseMs are closed: a closed log costs no memory, no thread and no descriptor.
  */
+import { registerExitFlush, unregisterExitFlush } from './integrations/exit-flush.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InvalidArgumentError, LogClosedError, MANIFEST_FILE, mkdirDurable, TooManyLogsError, WriterStartError } from '@shardlog/workers';
@@ -93,6 +94,7 @@ export class LogManager {
   private readonly closedTotals: Totals = { entries: 0, payloadBytes: 0, fileBytes: 0, fsyncs: 0 };
   private readonly sweep: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
+  private readonly exitTarget = { flushOnExit: (): void => this.onExit() };
   private readonly onExit = (): void => {
     for (const s of this.slots.values()) s.log?.flushAtExit();
   };
@@ -112,7 +114,7 @@ export class LogManager {
       this.sweep = setInterval(() => this.closeIdle(idleCloseMs), Math.max(10, Math.floor(idleCloseMs / 2)));
       this.sweep.unref();
     }
-    process.once('exit', this.onExit);
+    registerExitFlush(this.exitTarget, true);
   }
 
   /**
@@ -283,7 +285,7 @@ export class LogManager {
     await Promise.all([...this.slots.values()].map((s) => s.opening?.catch(() => undefined)));
     const names = [...this.slots.keys()];
     const results = await Promise.allSettled([...names.map((n) => this.release(n)), ...this.closingLogs.values()]);
-    process.removeListener('exit', this.onExit);
+    unregisterExitFlush(this.exitTarget);
     await this.pool.close();
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;

@@ -32,6 +32,7 @@ import {
   type ShardRecovery,
   type ShardWriterData,
 } from '@shardlog/workers';
+import { registerExitFlush, unregisterExitFlush } from './integrations/exit-flush.js';
 import { acquireLock } from './lock.js';
 import { asOpenError, prepareLogDir } from './log-dir.js';
 import { manifestAtOpen } from './log-manifest.js';
@@ -119,6 +120,11 @@ export class Log extends Producer {
     this.onExit();
   }
 
+  /** @internal The shared exit hook (exit-flush.ts): one 'exit' listener however many logs are open. */
+  flushOnExit(): void {
+    this.onExit();
+  }
+
   /** @internal use openLog */
   constructor(handle: ProducerHandle, dir: string, shards: ShardHandle[], recovery: ShardRecovery[], release: () => void, flushOnExit = true, id = '') {
     super(handle);
@@ -134,7 +140,7 @@ export class Log extends Producer {
     // Writer threads do not keep the process alive (a script that forgets close() still ends), and an
     // exiting process makes what it appended durable first. Pending durable() calls keep it alive.
     for (const s of shards) s.worker.unref();
-    if (flushOnExit) process.once('exit', this.onExit);
+    if (flushOnExit) registerExitFlush(this, true);
     for (const [i, s] of shards.entries()) {
       s.worker.on('message', (m: { type?: string; error?: SerializedError }) => {
         if (m && m.type === 'failed' && m.error) this.markFailed(i, deserializeError(m.error));
@@ -249,7 +255,7 @@ export class Log extends Producer {
 
   private async doClose(): Promise<void> {
     for (const s of this.shardHandles) s.worker.ref(); // stay alive until the writers are done
-    process.removeListener('exit', this.onExit);
+    unregisterExitFlush(this);
     const wasFailed = Atomics.load(this.g32, G_STATE) === STATE_FAILED;
     if (!wasFailed) Atomics.store(this.g32, G_STATE, STATE_CLOSING);
     let firstError: Error | undefined = wasFailed ? this.failureError() : undefined;
