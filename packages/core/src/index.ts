@@ -7,7 +7,7 @@
  *   await log.close();
  *   for await (const e of readLog({ dir: 'data/wal' })) e.seq, e.text();
  */
-export { openLog, Log, type LogStats, type ShardStats } from './log.js';
+export { openLog, openLogSync, Log, type LogStats, type ShardStats } from './log.js';
 export { rebuildManifest } from './log-manifest.js';
 export { Producer, attachProducer, type ProducerHandle, type Entry } from './producer.js';
 export { readLog, readLogSync, readShard, type LogEntry, type ReadOptions } from './reader.js';

@@ -18,4 +18,5 @@ export { Comlink, nodeEndpoint } from './rpc.js';
 /** Path of the shard writer's worker script. */
 export const SHARD_WRITER_URL = new URL('./shard-writer.js', import.meta.url);
 export * from './verify-segment.js';
+export * from './writer-start.js';
 export * from './verify-pool.js';

@@ -4,6 +4,7 @@
  */
 import * as Comlink from 'comlink/dist/esm/comlink.mjs';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import type { MessagePort } from 'node:worker_threads';
 import type { SerializedError } from './errors.js';
 import type { ShardRecovery } from './recovery.js';
 
@@ -53,4 +54,8 @@ export interface ShardWriterData {
   maxBatchBytes: number;
   skipCorrupt: boolean;
   testFaults?: TestFaults;
+  /** One Int32 word per shard, raised once this writer's StartResult is on startPort (writer-start.ts). */
+  startWords?: SharedArrayBuffer;
+  /** Where the writer posts its StartResult (transferred to the thread). */
+  startPort?: MessagePort;
 }

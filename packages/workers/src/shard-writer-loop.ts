@@ -65,6 +65,7 @@ export class ShardWriter {
   private stalledAt = -1; // ring position where a claimed record was first seen unpublished
   private stalledSince = 0;
   private loop: Promise<void> | undefined;
+  private starting: Promise<StartResult> | undefined;
 
   constructor(
     private readonly data: ShardWriterData,
@@ -87,7 +88,7 @@ export class ShardWriter {
 
   /** The control plane (comlink): start after recovery, rotate, close. */
   api(): ShardWriterApi {
-    return { started: () => this.start(), rotate: () => this.rotate(), close: () => this.finish() };
+    return { started: () => (this.starting ??= this.start()), rotate: () => this.rotate(), close: () => this.finish() };
   }
 
   /** The thread ends without a clean close (an exception, process.exit, terminate): never leave producers waiting. */
