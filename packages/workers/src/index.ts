@@ -20,3 +20,4 @@ export const SHARD_WRITER_URL = new URL('./shard-writer.js', import.meta.url);
 export * from './verify-segment.js';
 export * from './writer-start.js';
 export * from './verify-pool.js';
+export { CURRENT_LINK } from './writer-files.js';

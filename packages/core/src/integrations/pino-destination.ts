@@ -15,7 +15,7 @@
  * until the writer threads have written and fdatasynced every line (Producer.durableSync()).
  */
 import { EventEmitter } from 'node:events';
-import { EntryTooLargeError, InvalidArgumentError, MANIFEST_FILE, LogClosedError, RingFullError, ShardlogError } from '@shardlog/workers';
+import { CURRENT_LINK, EntryTooLargeError, InvalidArgumentError, MANIFEST_FILE, shardDirName, LogClosedError, RingFullError, ShardlogError } from '@shardlog/workers';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beginOpen, openLog, openLogSync, type Log, type OpeningLog } from '../log.js';
@@ -282,13 +282,19 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
 
   /**
    * Roll to new segment files (for log-rotation tools: call it on SIGHUP as you would sonic-boom's
-   * reopen): each shard starts a new file with its next line. The promise resolves once every
-   * shard has left its current file; a rejection nobody awaits is not reported.
+   * reopen): each shard starts a new file with its next line, and each lines shard's `current.log`
+   * symlink follows it. With `file` (sonic-boom's reopen(file)), that path then becomes a symlink to
+   * the shard's `current.log`, a stable name that always shows the current segment; since a sharded
+   * log has one current file per shard, `file` needs a one-shard lines log (InvalidArgumentError
+   * otherwise). The promise resolves once every shard has left its current file; a rejection nobody
+   * awaits is not reported.
    */
-  reopen(): Promise<void> {
-    const p = this.opening.then((log) => {
+  reopen(file?: string): Promise<void> {
+    const p = this.opening.then(async (log) => {
       if (!log) throw this.broken ?? new LogClosedError('the log did not open');
-      return log.rotate();
+      if (file !== undefined) checkReopenFile(log, file);
+      await log.rotate();
+      if (file !== undefined) linkFile(file, path.join(log.dir, shardDirName(0), CURRENT_LINK));
     });
     p.catch(() => undefined);
     return p;
@@ -333,6 +339,23 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
     this.closed = true;
     this.emit('close');
   }
+}
+
+/** reopen(file) names one file: the log must have one shard of lines. */
+function checkReopenFile(log: Log, file: string): void {
+  if (typeof file !== 'string' || file.length === 0) throw new InvalidArgumentError(`reopen(file) takes a file path, got ${JSON.stringify(file)}`);
+  if (log.format !== 'lines' || log.shards !== 1) {
+    throw new InvalidArgumentError(`reopen(file) needs a one-shard lines log (this one has ${log.shards} shard(s) of '${log.format}'): each shard has its own current.log`);
+  }
+}
+
+/** Make `file` a symlink to `target` (replacing what is there atomically). */
+function linkFile(file: string, target: string): void {
+  const abs = path.resolve(file);
+  const tmp = `${abs}.shardlog-tmp`;
+  fs.rmSync(tmp, { force: true });
+  fs.symlinkSync(target, tmp);
+  fs.renameSync(tmp, abs);
 }
 
 /**
