@@ -20,6 +20,7 @@ import {
   START_PENDING,
   takeStartResult,
   WriterStartError,
+  type Remote,
   type ShardRecovery,
   type ShardWriterApi,
   type ShardWriterData,
@@ -28,7 +29,7 @@ import {
 
 export interface ShardHandle {
   worker: Worker;
-  rpc: Comlink.Remote<ShardWriterApi>;
+  rpc: Remote<ShardWriterApi>;
   ring: SharedArrayBuffer;
   i32: Int32Array;
   b64: BigInt64Array;

@@ -13,7 +13,7 @@ export * from './segment-scanner.js';
 export * from './line-scanner.js';
 export * from './recovery.js';
 export type { ShardWriterApi, ShardWriterData, StartResult, SyncPolicy, TestFaults } from './rpc.js';
-export { Comlink, nodeEndpoint } from './rpc.js';
+export { Comlink, nodeEndpoint, type Remote } from './rpc.js';
 
 /** Path of the shard writer's worker script. */
 export const SHARD_WRITER_URL = new URL('./shard-writer.js', import.meta.url);

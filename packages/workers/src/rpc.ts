@@ -2,13 +2,18 @@
  * The control plane between a log and its shard writers: comlink over the worker's MessagePort.
  * Used for open (recovery report), rotate and close — never per entry or per batch.
  */
-import * as Comlink from 'comlink/dist/esm/comlink.mjs';
-import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import type * as ComlinkApi from 'comlink';
+import * as ComlinkEsm from 'comlink/dist/esm/comlink.mjs';
+import nodeAdapter from 'comlink/dist/esm/node-adapter.mjs';
 import type { MessagePort } from 'node:worker_threads';
 import type { SerializedError } from './errors.js';
 import type { ShardRecovery } from './recovery.js';
 
-export { Comlink, nodeEndpoint };
+// The ESM builds are loaded at run time (comlink has no "exports" map); the published declarations
+// name only comlink's own typed entry, so a consumer's strict tsc needs nothing unshipped.
+export const Comlink = ComlinkEsm as unknown as typeof ComlinkApi;
+export const nodeEndpoint: (nep: unknown) => ComlinkApi.Endpoint = nodeAdapter;
+export type Remote<T> = ComlinkApi.Remote<T>;
 
 export type StartResult = { ok: true; recovery: ShardRecovery } | { ok: false; error: SerializedError };
 
