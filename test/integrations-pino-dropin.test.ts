@@ -204,3 +204,49 @@ describe('pino.transport({ target: "@shardlog/core/transport" })', () => {
     expect(fs.readFileSync(`${dir}.pretty`, 'utf8').match(/via transport/g)).toHaveLength(1000);
   }, 30_000);
 });
+
+describe('stream manners (as sonic-boom)', () => {
+  it("write() returns false past maxFill, 'drain' follows, and no line is lost", async () => {
+    const dir = logDir();
+    const dest = shardlogDestination({ dir, sync: true, ringBytes: 64 * 1024, maxBatchBytes: 4096, testFaults: { batchDelayMs: 2 } });
+    const line = `${JSON.stringify({ pad: 'x'.repeat(200) })}\n`;
+    let written = 0;
+    while (dest.write(line)) if (++written > 10_000) break;
+    written++;
+    expect(written).toBeLessThan(10_000); // refused long before: the slow writer let the ring fill
+    expect(dest.writableNeedDrain).toBe(true);
+    await once(dest, 'drain');
+    expect(dest.writableNeedDrain).toBe(false);
+    expect(dest.write(line)).toBe(true);
+    written++;
+    await once(dest.end(), 'close');
+    expect(diskLines(dir)).toHaveLength(written);
+    expect(dest.dropped).toBe(0);
+  });
+
+  it("emits 'write' with the bytes of each line", async () => {
+    const dest = shardlogDestination({ dir: logDir(), sync: true });
+    const sizes: number[] = [];
+    dest.on('write', (n: number) => sizes.push(n));
+    dest.write('héllo\n');
+    dest.write(Buffer.from('abc\n'));
+    expect(sizes).toEqual([7, 4]);
+    await once(dest.end(), 'close');
+  });
+
+  it("destroy() closes without 'finish'; what was written is on disk, later lines are dropped", async () => {
+    const dir = logDir();
+    const dest = shardlogDestination({ dir, sync: true });
+    const events: string[] = [];
+    dest.on('finish', () => events.push('finish'));
+    dest.on('error', () => events.push('error'));
+    dest.write('kept\n');
+    const closed = new Promise((resolve) => dest.on('close', resolve));
+    dest.destroy();
+    expect(dest.write('dropped\n')).toBe(false); // reported once as 'error' (LogClosedError), never thrown
+    await closed;
+    expect(events).toEqual(['error']);
+    expect(diskLines(dir)).toEqual(['kept']);
+    expect(dest.dropped).toBe(1);
+  });
+});

@@ -21,6 +21,7 @@ import * as path from 'node:path';
 import { beginOpen, openLog, openLogSync, type Log, type OpeningLog } from '../log.js';
 import { appendInPieces } from '../producer.js';
 import { resolveOptions, type OpenOptions, type SyncOption } from '../options.js';
+import { RingFill } from './ring-fill.js';
 import { registerExitFlush, unregisterExitFlush, type ExitFlushTarget } from './exit-flush.js';
 
 export interface ShardlogDestinationOptions extends Partial<Omit<OpenOptions, 'format' | 'sync'>> {
@@ -50,6 +51,12 @@ export interface ShardlogDestinationOptions extends Partial<Omit<OpenOptions, 'f
    * Any other value is openLog's fdatasync policy ('batch', 'none', { everyMs }, { everyBytes }).
    */
   sync?: boolean | SyncOption;
+  /**
+   * Ring fill (0..1) past which write() returns false, as a stream's does past its highWaterMark;
+   * 'drain' follows once the writer threads have drained the rings to half of it. Lines written
+   * meanwhile are still appended (pino does not wait). Default 0.5.
+   */
+  maxFill?: number;
 }
 
 /** Error code of a flushSync() that ran out of time. */
@@ -73,13 +80,20 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
   /** Lines written before the log was open. */
   private early: string[] | undefined = [];
   private broken: Error | undefined;
+  private readonly maxFill: number;
+  private fill: RingFill | undefined;
+  private needDrain = false;
+  /** True once destroy() was called. */
+  destroyed = false;
   /** The open under way (not with sync: true, a `log` passed in, or verify: 'all'). */
   private pending: OpeningLog | undefined;
 
   constructor(opts: ShardlogDestinationOptions) {
     super();
     if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('shardlogDestination takes an options object: { dir } or { log }');
-    const { log, closeLog, flushOnExit = true, signals = [], flushTimeoutMs = 10_000, sync: syncOption, ...rest } = opts;
+    const { log, closeLog, flushOnExit = true, signals = [], flushTimeoutMs = 10_000, sync: syncOption, maxFill = 0.5, ...rest } = opts;
+    if (typeof maxFill !== 'number' || !(maxFill > 0 && maxFill <= 1)) throw new InvalidArgumentError(`option maxFill must be a number in (0, 1], got ${String(maxFill)}`);
+    this.maxFill = maxFill;
     const sync = syncOption === true;
     const open: Partial<OpenOptions> = typeof syncOption === 'boolean' || syncOption === undefined ? rest : { ...rest, sync: syncOption };
     if (!Array.isArray(signals) || !signals.every((s) => typeof s === 'string' && s.startsWith('SIG'))) {
@@ -145,6 +159,7 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
   private adopt(l: Log): void {
     if (this.log) return;
     this.log = l;
+    this.fill = new RingFill(l, this.maxFill);
     const early = this.early ?? [];
     this.early = undefined;
     if (early.length > 0) {
@@ -207,11 +222,24 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
     }
     try {
       log.append(entry);
-      return true;
     } catch (e) {
       this.refuse(e, 1, line);
       return false;
     }
+    if (this.listenerCount('write') > 0) this.emit('write', typeof line === 'string' ? Buffer.byteLength(line) : line.length);
+    if (this.fill?.added(line.length) && !this.needDrain) {
+      this.needDrain = true;
+      this.fill.whenLow(() => {
+        this.needDrain = false;
+        this.emit('drain');
+      });
+    }
+    return !this.needDrain;
+  }
+
+  /** True while write() returns false: a ring is past maxFill; 'drain' follows once the writers caught up. */
+  get writableNeedDrain(): boolean {
+    return this.needDrain;
   }
 
   private refuse(e: unknown, lines: number, line?: string | Uint8Array): void {
@@ -313,7 +341,22 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
     return this;
   }
 
-  private async finish(): Promise<void> {
+  /**
+   * sonic-boom's destroy(): stop taking lines now (later writes are dropped) and close, emitting
+   * 'close' but not 'finish'. Lines already appended are still written by the log's close.
+   */
+  destroy(): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    if (!this.ending) {
+      this.ending = true;
+      this.writable = false;
+      void this.finish(false);
+    }
+    return this;
+  }
+
+  private async finish(emitFinish = true): Promise<void> {
     let error: Error | undefined;
     const log = await this.opening;
     if (log) {
@@ -322,7 +365,7 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
       } catch (e) {
         error = e as Error;
       }
-      if (!error) this.emit('finish');
+      if (!error && emitFinish) this.emit('finish');
       if (this.ownsLog) {
         try {
           await log.close();
