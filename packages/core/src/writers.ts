@@ -130,7 +130,11 @@ function startResult(h: ShardHandle): ShardRecovery | Error {
     const r: StartResult | undefined = takeStartResult(h.startPort);
     h.startPort.close();
     if (!r) h.started = new WriterStartError(h.shard, 'the writer signalled its start but posted no result');
-    else h.started = r.ok ? r.recovery : deserializeError(r.error);
+    else if (r.ok) h.started = r.recovery;
+    else if (r.atLoad) {
+      const cause = deserializeError(r.error);
+      h.started = new WriterStartError(h.shard, cause.message, { cause });
+    } else h.started = deserializeError(r.error);
   }
   return h.started;
 }

@@ -15,7 +15,7 @@ export const Comlink = ComlinkEsm as unknown as typeof ComlinkApi;
 export const nodeEndpoint: (nep: unknown) => ComlinkApi.Endpoint = nodeAdapter;
 export type Remote<T> = ComlinkApi.Remote<T>;
 
-export type StartResult = { ok: true; recovery: ShardRecovery } | { ok: false; error: SerializedError };
+export type StartResult = { ok: true; recovery: ShardRecovery } | { ok: false; error: SerializedError; /** the thread threw while loading (before recovery) */ atLoad?: boolean };
 
 /** What a shard writer exposes to its log. */
 export interface ShardWriterApi {

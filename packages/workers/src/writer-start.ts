@@ -6,7 +6,7 @@
  * and then read the result with receiveMessageOnPort.
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { serializeError, WriterStartError } from './errors.js';
+import { serializeError } from './errors.js';
 import type { StartResult } from './rpc.js';
 
 /** The word's value while the writer is still starting, and once its result is on the port. */
@@ -25,8 +25,7 @@ export function signalStart(words: SharedArrayBuffer | undefined, port: MessageP
 
 /** Writer side: the thread fails before its writer could start (a throw at load). */
 export function signalStartFailure(words: SharedArrayBuffer | undefined, port: MessagePort | undefined, shard: number, e: unknown): void {
-  const err = new WriterStartError(shard, e instanceof Error ? e.message : String(e), { cause: e });
-  signalStart(words, port, shard, { ok: false, error: serializeError(err) });
+  signalStart(words, port, shard, { ok: false, error: serializeError(e), atLoad: true });
 }
 
 /** Log side: the result posted for a signalled shard (undefined if nothing is there). */
