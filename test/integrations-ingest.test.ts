@@ -3,7 +3,9 @@
  * a 200 only once the entries are durable, 4xx for bad input with nothing appended, 503 after an
  * injected sync failure, GET /metrics, and a one-second autocannon smoke run of the load script.
  */
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import * as path from 'node:path';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { openLog, readLogSync, type Log, type OpenOptions } from '@shardlog/core';
@@ -12,7 +14,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createIngestServer } from '../examples/ingest/server.mjs';
 // @ts-expect-error the same
 import { runIngestLoad } from '../examples/ingest/load.mjs';
-import { logDir } from './helpers.js';
+import { logDir, REPO_ROOT } from './helpers.js';
 
 interface Service {
   log: Log;
@@ -127,5 +129,36 @@ describe('ingest service', () => {
     expect(report.errors).toBe(0);
     expect(report.fsyncs).toBeGreaterThan(0);
     expect(report.ackLatencyMs.p50).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe('the ingest scripts on the command line', () => {
+  const script = (name: string) => path.join(REPO_ROOT, 'examples/ingest', name);
+  const run = (name: string, args: string[]) => spawnSync(process.execPath, [script(name), ...args], { encoding: 'utf8', timeout: 20_000 });
+
+  it('--help prints the usage line and exits 0', () => {
+    for (const name of ['server.mjs', 'load.mjs']) {
+      const r = run(name, ['--help']);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`^usage: node examples/ingest/${name}`));
+    }
+  });
+
+  it('a bad value or an unknown option prints what is wrong and the usage line (exit 2), no stack trace', () => {
+    for (const [name, args, what] of [
+      ['server.mjs', ['--port', 'abc'], /--port must be an integer/],
+      ['server.mjs', ['--shards', '0'], /--shards must be an integer/],
+      ['load.mjs', ['--seconds', 'x'], /--seconds must be an integer from 1 to 60, got "x"/],
+      ['load.mjs', ['--seconds', '0'], /--seconds must be an integer/],
+      ['load.mjs', ['--connections', '2.5'], /--connections must be an integer/],
+      ['load.mjs', ['--sync', 'sometimes'], /--sync must be one of batch, none/],
+      ['load.mjs', ['--bogus'], /Unknown option '--bogus'/],
+    ] as const) {
+      const r = run(name, [...args]);
+      expect(r.status, `${name} ${args.join(' ')}`).toBe(2);
+      expect(r.stderr).toMatch(what);
+      expect(r.stderr).toMatch(/^usage: /m);
+      expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    }
   });
 });

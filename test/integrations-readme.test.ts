@@ -5,7 +5,15 @@
  * with node. It must exit 0, and print each `// prints: TEXT` its comments promise.
  */
 import { describe, expect, it } from 'vitest';
-import { readme, runModule } from './helpers.js';
+import { projectDir, readme, runModule } from './helpers.js';
+
+/** The quick start's block. */
+function quickStart(): string {
+  const doc = readme();
+  const m = /^```js\n([\s\S]*?)^```$/m.exec(doc.slice(doc.indexOf('<!-- section: quick-start -->')));
+  expect(m).not.toBeNull();
+  return m![1];
+}
 
 function integrationExamples(): { title: string; code: string }[] {
   const doc = readme();
@@ -30,6 +38,7 @@ describe('README integration examples', () => {
   it('has one for each integration', () => {
     expect(examples.map((e) => e.title.replace(/ \(example \d+\)$/, ''))).toEqual([
       'pino destination',
+      'pino transport',
       'Node streams',
       'Prometheus metrics',
       'An ingest service',
@@ -46,4 +55,13 @@ describe('README integration examples', () => {
       for (const p of promised) expect(r.stdout).toContain(p);
     });
   }
+
+  it('runs in order in one directory after the quick start, as a reader following along would', async () => {
+    const cwd = projectDir();
+    for (const { title, code } of [{ title: 'quick start', code: quickStart() }, ...examples]) {
+      const r = await runModule(code, {}, cwd);
+      expect(r.stderr, title).toBe('');
+      expect(r.code, title).toBe(0);
+    }
+  }, 60_000);
 });

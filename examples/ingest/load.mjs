@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { once } from 'node:events';
-import { parseArgs } from 'node:util';
+import { intOption, oneOf, parseCli } from './args.mjs';
 import { pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import { openLog } from '@shardlog/core';
@@ -94,25 +94,24 @@ export async function runIngestLoad(options = {}) {
   }
 }
 
+const LOAD_USAGE = 'usage: node examples/ingest/load.mjs [--seconds 1-60] [--connections N] [--pipelining N] [--lines N] [--shards 1-256] [--sync batch|none]';
+
 async function main() {
-  const { values } = parseArgs({
-    options: {
-      seconds: { type: 'string', default: '3' },
-      connections: { type: 'string', default: '16' },
-      pipelining: { type: 'string', default: '1' },
-      lines: { type: 'string', default: '10' },
-      shards: { type: 'string', default: '2' },
-      sync: { type: 'string', default: 'batch' },
-    },
+  const values = parseCli(LOAD_USAGE, {
+    seconds: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '16' },
+    pipelining: { type: 'string', default: '1' },
+    lines: { type: 'string', default: '10' },
+    shards: { type: 'string', default: '2' },
+    sync: { type: 'string', default: 'batch' },
   });
-  const seconds = Math.min(60, Number(values.seconds)); // bounded: this is a local smoke load, not a soak
   const report = await runIngestLoad({
-    seconds,
-    connections: Number(values.connections),
-    pipelining: Number(values.pipelining),
-    lines: Number(values.lines),
-    shards: Number(values.shards),
-    sync: /** @type {'batch' | 'none'} */ (values.sync),
+    seconds: intOption(LOAD_USAGE, 'seconds', values.seconds, 1, 60), // bounded: this is a local smoke load, not a soak
+    connections: intOption(LOAD_USAGE, 'connections', values.connections, 1, 1000),
+    pipelining: intOption(LOAD_USAGE, 'pipelining', values.pipelining, 1, 100),
+    lines: intOption(LOAD_USAGE, 'lines', values.lines, 1, 10_000),
+    shards: intOption(LOAD_USAGE, 'shards', values.shards, 1, 256),
+    sync: oneOf(LOAD_USAGE, 'sync', values.sync, /** @type {const} */ (['batch', 'none'])),
   });
   const l = report.ackLatencyMs;
   process.stdout.write(

@@ -14,7 +14,7 @@
  * Use it:  createIngestServer({ log }) returns a node:http Server, not yet listening.
  */
 import * as http from 'node:http';
-import { parseArgs } from 'node:util';
+import { intOption, oneOf, parseCli } from './args.mjs';
 import { pathToFileURL } from 'node:url';
 import { openLog, registerMetrics } from '@shardlog/core';
 import client from 'prom-client';
@@ -177,20 +177,28 @@ function readBody(req, limit) {
 }
 
 /** `node examples/ingest/server.mjs --dir DIR --port N`: serve until SIGINT / SIGTERM, then close the log. */
+const SERVER_USAGE = 'usage: node examples/ingest/server.mjs [--dir DIR] [--port 0-65535] [--host HOST] [--shards 1-256] [--sync batch|none]';
+
 async function main() {
-  const { values } = parseArgs({
-    options: {
-      dir: { type: 'string', default: 'data/ingest' },
-      port: { type: 'string', default: '8080' },
-      host: { type: 'string', default: '127.0.0.1' },
-      shards: { type: 'string' },
-      sync: { type: 'string', default: 'batch' },
-    },
+  const values = parseCli(SERVER_USAGE, {
+    dir: { type: 'string', default: 'data/ingest' },
+    port: { type: 'string', default: '8080' },
+    host: { type: 'string', default: '127.0.0.1' },
+    shards: { type: 'string' },
+    sync: { type: 'string', default: 'batch' },
   });
-  const sync = /** @type {'batch' | 'none'} */ (values.sync);
-  const log = await openLog({ dir: values.dir, shards: values.shards ? Number(values.shards) : undefined, sync });
+  const port = intOption(SERVER_USAGE, 'port', values.port, 0, 65535);
+  const shards = values.shards === undefined ? undefined : intOption(SERVER_USAGE, 'shards', values.shards, 1, 256);
+  const sync = oneOf(SERVER_USAGE, 'sync', values.sync, /** @type {const} */ (['batch', 'none']));
+  let log;
+  try {
+    log = await openLog({ dir: /** @type {string} */ (values.dir), shards, sync });
+  } catch (e) {
+    process.stderr.write(`ingest: ${/** @type {Error} */ (e).message}\n`);
+    process.exit(1);
+  }
   const server = createIngestServer({ log });
-  server.listen(Number(values.port), values.host, () => {
+  server.listen(port, values.host, () => {
     const a = /** @type {import('node:net').AddressInfo} */ (server.address());
     process.stdout.write(`ingest: listening on http://${a.address}:${a.port} (log ${values.dir}, ${log.shards} shards)\n`);
   });

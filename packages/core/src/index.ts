@@ -7,7 +7,7 @@
  *   await log.close();
  *   for await (const e of readLog({ dir: 'data/wal' })) e.seq, e.text();
  */
-export { openLog, Log, type LogStats, type ShardStats } from './log.js';
+export { openLog, openLogSync, Log, type LogStats, type ShardStats } from './log.js';
 export { openLogManager, LogManager, type LogManagerOptions, type LogManagerStats, type ManagedLogOptions } from './log-manager.js';
 export { MAX_LOG_NAME_BYTES } from './manager-names.js';
 export { rebuildManifest } from './log-manifest.js';

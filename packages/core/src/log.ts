@@ -43,7 +43,7 @@ import { followLog, type FollowOptions } from './follow.js';
 import type { LogEntry } from './reader.js';
 import { truncateSegmentsBefore, type RetentionResult } from './retention.js';
 import { verifyBeforeOpen } from './verify.js';
-import { spawnWriter, startWriters, type ShardHandle } from './writers.js';
+import { assertScriptExists, spawnWriter, startWriters, startWritersSync, writerScript, type ShardHandle } from './writers.js';
 
 export interface ShardStats {
   shard: number;
@@ -313,11 +313,11 @@ export class Log extends Producer {
 
 /** Open (creating or recovering) a log. Resolves once every shard has recovered and its writer runs. */
 export async function openLog(options: OpenOptions): Promise<Log> {
-  return openLogWith(resolveOptions(options), spawnWriter); // async: a bad option rejects, never throws
+  return openLogWith(resolveOptions(options)); // async: a bad option rejects, never throws
 }
 
-/** @internal openLog with its writers started by `spawn` (a thread each, or a log manager's pool). */
-export async function openLogWith(o: ResolvedOptions, spawn: (data: ShardWriterData) => ShardHandle): Promise<Log> {
+/** @internal openLog with its writers started by `spawn` (default: a thread each; a log manager passes its pool's). */
+export async function openLogWith(o: ResolvedOptions, spawn?: (data: ShardWriterData) => ShardHandle): Promise<Log> {
   const dir = prepareLogDir(o.dir); // real and absolute: retention, follow and close use it, whatever chdir() does later
   let release: () => void;
   try {
@@ -325,46 +325,162 @@ export async function openLogWith(o: ResolvedOptions, spawn: (data: ShardWriterD
   } catch (e) {
     throw asOpenError(e, dir);
   }
-  const started: ShardHandle[] = [];
+  let opening: OpeningLog;
   try {
     const manifest = manifestAtOpen(dir, o.format, o.shards);
-    const shards = manifest.shards;
-    const verified = o.verify === 'all' && o.format === 'framed' ? await verifyBeforeOpen(dir, shards, o.skipCorrupt) : undefined;
-    const global = new SharedArrayBuffer(GLOBAL_BYTES);
-    const g32 = new Int32Array(global);
-    const rings: SharedArrayBuffer[] = [];
-    for (let s = 0; s < shards; s++) {
-      const ring = createRing(o.ringBytes, o.stallTimeoutMs, o.testFaults?.ringStart);
-      rings.push(ring);
-      const wd: ShardWriterData = {
-        ring,
-        global,
-        shard: s,
-        dir,
-        format: o.format,
-        sync: o.sync,
-        segmentBytes: o.segmentBytes,
-        maxBatchBytes: o.maxBatchBytes,
-        skipCorrupt: o.skipCorrupt,
-        testFaults: o.testFaults,
-      };
-      started.push(spawn(wd));
-    }
-    const recovery = await writersStarted(started, verified);
-    initSeq(g32, firstSeq(o.format, recovery));
-    Atomics.store(g32, G_STATE, STATE_RUNNING);
-    const handle: ProducerHandle = { rings, global, format: o.format, onFull: o.onFull, firstShard: 0 };
-    return new Log(handle, dir, started, recovery, release, o.flushOnExit, manifest.id);
+    const verified = o.verify === 'all' && o.format === 'framed' ? await verifyBeforeOpen(dir, manifest.shards, o.skipCorrupt) : undefined;
+    opening = new OpeningLog(o, dir, manifest, release, verified, spawn);
   } catch (e) {
-    await Promise.all(started.map((s) => s.worker.terminate()));
+    release();
+    throw asOpenError(e, dir);
+  }
+  return opening.finish();
+}
+
+/**
+ * Open (creating or recovering) a log synchronously: returns once every shard has recovered and its
+ * writer runs, blocking the thread meanwhile (Atomics.wait, at most stallTimeoutMs). Errors are
+ * those of openLog (LogLockedError, CorruptLogError, WriterStartError, ...). verify: 'all' is not
+ * available here (it verifies on a thread pool, asynchronously).
+ */
+export function openLogSync(options: OpenOptions): Log {
+  return beginOpen(options, true).finishSync();
+}
+
+/**
+ * @internal The synchronous first half of an open (directory, lock, manifest, writer threads
+ * spawned): the rest ends with finish() or, blocking, finishSync(). verify: 'all' is refused.
+ */
+export function beginOpen(options: OpenOptions, sync: boolean): OpeningLog {
+  const o: ResolvedOptions = resolveOptions(options);
+  if (o.verify === 'all') throw new InvalidArgumentError(`option verify: 'all' needs the asynchronous openLog()${sync ? '' : ' here'}`);
+  const dir = prepareLogDir(o.dir);
+  let release: () => void;
+  try {
+    release = acquireLock(dir);
+  } catch (e) {
+    throw asOpenError(e, dir);
+  }
+  try {
+    const manifest = manifestAtOpen(dir, o.format, o.shards);
+    if (sync) assertScriptExists(writerScript(o.workerUrl));
+    return new OpeningLog(o, dir, manifest, release, undefined);
+  } catch (e) {
     release();
     throw asOpenError(e, dir);
   }
 }
 
-/** Wait until every writer has recovered its shard and runs; their recovery reports (with verify's counts added). */
-async function writersStarted(started: ShardHandle[], verified: Awaited<ReturnType<typeof verifyBeforeOpen>> | undefined): Promise<ShardRecovery[]> {
-  const recovery = await startWriters(started);
+/** @internal A log whose writer threads are starting (recovering their shards). */
+export class OpeningLog {
+  private readonly handles: ShardHandle[] = [];
+  private readonly global = new SharedArrayBuffer(GLOBAL_BYTES);
+  private readonly rings: SharedArrayBuffer[] = [];
+  private outcome: { log: Log } | { error: unknown } | undefined;
+
+  constructor(
+    private readonly o: ResolvedOptions,
+    private readonly dir: string,
+    private readonly manifest: { shards: number; id: string },
+    private readonly release: () => void,
+    private readonly verified: Awaited<ReturnType<typeof verifyBeforeOpen>> | undefined,
+    spawn?: (data: ShardWriterData) => ShardHandle,
+  ) {
+    const script = writerScript(o.workerUrl);
+    const startWords = new SharedArrayBuffer(4 * manifest.shards);
+    try {
+      for (let s = 0; s < manifest.shards; s++) {
+        const ring = createRing(o.ringBytes, o.stallTimeoutMs, o.testFaults?.ringStart);
+        this.rings.push(ring);
+        const wd: ShardWriterData = {
+          ring,
+          global: this.global,
+          shard: s,
+          dir,
+          format: o.format,
+          sync: o.sync,
+          segmentBytes: o.segmentBytes,
+          maxBatchBytes: o.maxBatchBytes,
+          skipCorrupt: o.skipCorrupt,
+          testFaults: o.testFaults,
+        };
+        this.handles.push(spawn ? spawn(wd) : spawnWriter(wd, script, startWords));
+      }
+    } catch (e) {
+      for (const h of this.handles) void h.worker.terminate();
+      throw e;
+    }
+  }
+
+  /** Wait (asynchronously) for the writers: the open log, or the open's error. */
+  async finish(): Promise<Log> {
+    let recovery: ShardRecovery[] | undefined;
+    let error: unknown;
+    try {
+      recovery = await startWriters(this.handles);
+    } catch (e) {
+      error = e;
+    }
+    const stopped = this.settle(recovery, error);
+    if (stopped) {
+      await stopped;
+      this.release();
+    }
+    return this.result();
+  }
+
+  /** Block until the writers have started (at most `timeoutMs`): the open log, or throws the open's error. */
+  finishSync(timeoutMs = this.o.stallTimeoutMs): Log {
+    if (this.outcome) return this.result();
+    let recovery: ShardRecovery[] | undefined;
+    let error: unknown;
+    try {
+      recovery = startWritersSync(this.handles, timeoutMs);
+    } catch (e) {
+      error = e;
+    }
+    if (this.settle(recovery, error)) this.release(); // the threads end in the background
+    return this.result();
+  }
+
+  /** True once the open has ended one way or the other. */
+  get settled(): boolean {
+    return this.outcome !== undefined;
+  }
+
+  /** Record the outcome (unless the other wait got there first); on failure, the threads' termination. */
+  private settle(recovery: ShardRecovery[] | undefined, error: unknown): Promise<unknown> | undefined {
+    if (this.outcome) return undefined;
+    if (recovery) {
+      try {
+        this.outcome = { log: this.build(recovery) };
+        return undefined;
+      } catch (e) {
+        error = e;
+      }
+    }
+    this.outcome = { error: asOpenError(error, this.dir) };
+    return Promise.all(this.handles.map((s) => s.worker.terminate()));
+  }
+
+  private result(): Log {
+    const r = this.outcome!;
+    if ('error' in r) throw r.error;
+    return r.log;
+  }
+
+  private build(started: ShardRecovery[]): Log {
+    const recovery = withVerifyCounts(started, this.verified);
+    const g32 = new Int32Array(this.global);
+    initSeq(g32, firstSeq(this.o.format, recovery));
+    Atomics.store(g32, G_STATE, STATE_RUNNING);
+    const handle: ProducerHandle = { rings: this.rings, global: this.global, format: this.o.format, onFull: this.o.onFull, firstShard: 0 };
+    return new Log(handle, this.dir, this.handles, recovery, this.release, this.o.flushOnExit, this.manifest.id);
+  }
+}
+
+/** The writers' recovery reports, with verify's counts added. */
+function withVerifyCounts(recovery: ShardRecovery[], verified: Awaited<ReturnType<typeof verifyBeforeOpen>> | undefined): ShardRecovery[] {
   if (verified) {
     for (const [s, v] of verified.entries()) {
       recovery[s].segmentsScanned += v.segments;

@@ -51,6 +51,12 @@ export interface OpenOptions {
    * destination's `signals` for a drain on SIGTERM.
    */
   flushOnExit?: boolean;
+  /**
+   * The shard writer thread's script, for bundled apps that ship it next to the bundle (a path or a
+   * file: URL). Default: globalThis.__bundlerPathsOverrides['shardlog-shard-writer'] if set (the
+   * convention of pino's thread-stream), else the file shipped in @shardlog/workers.
+   */
+  workerUrl?: string | URL;
   /** @internal Fault injection for tests. */
   testFaults?: TestFaults;
 }
@@ -69,9 +75,10 @@ export interface ResolvedOptions {
   flushOnExit: boolean;
   testFaults?: TestFaults;
   verify: 'tail' | 'all';
+  workerUrl: string | URL | undefined;
 }
 
-const KNOWN = new Set(['dir', 'shards', 'ringBytes', 'sync', 'segmentBytes', 'onFull', 'format', 'maxBatchBytes', 'skipCorrupt', 'stallTimeoutMs', 'flushOnExit', 'testFaults', 'verify']);
+const KNOWN = new Set(['dir', 'shards', 'ringBytes', 'sync', 'segmentBytes', 'onFull', 'format', 'maxBatchBytes', 'skipCorrupt', 'stallTimeoutMs', 'flushOnExit', 'testFaults', 'verify', 'workerUrl']);
 
 export function defaultShards(): number {
   return Math.max(1, Math.min(8, availableParallelism() - 1));
@@ -108,5 +115,9 @@ export function resolveOptions(o: OpenOptions): ResolvedOptions {
   if (verify !== 'tail' && verify !== 'all') throw new InvalidArgumentError(`option verify must be 'tail' or 'all', got ${JSON.stringify(verify)}`);
   const stallTimeoutMs = o.stallTimeoutMs === undefined ? 30_000 : int('stallTimeoutMs', o.stallTimeoutMs, 10, 2 ** 31 - 1);
   if (o.flushOnExit !== undefined && typeof o.flushOnExit !== 'boolean') throw new InvalidArgumentError('option flushOnExit must be a boolean');
-  return { flushOnExit: o.flushOnExit ?? true, dir: o.dir, shards, ringBytes, sync, segmentBytes, onFull, format, maxBatchBytes, skipCorrupt: o.skipCorrupt ?? false, stallTimeoutMs, testFaults: o.testFaults, verify };
+  const workerUrl = o.workerUrl;
+  if (workerUrl !== undefined && !(workerUrl instanceof URL) && (typeof workerUrl !== 'string' || workerUrl.length === 0)) {
+    throw new InvalidArgumentError(`option workerUrl must be a file path or a URL, got ${JSON.stringify(workerUrl)}`);
+  }
+  return { workerUrl, flushOnExit: o.flushOnExit ?? true, dir: o.dir, shards, ringBytes, sync, segmentBytes, onFull, format, maxBatchBytes, skipCorrupt: o.skipCorrupt ?? false, stallTimeoutMs, testFaults: o.testFaults, verify };
 }

@@ -13,6 +13,7 @@ import {
   WRITER_HOST_URL,
   type SerializedError,
   type ShardWriterData,
+  type Remote,
   type WriterHostApi,
 } from '@shardlog/workers';
 import type { ShardHandle, WriterThread } from './writers.js';
@@ -22,7 +23,7 @@ type MessageListener = (m: { type?: string; error?: SerializedError }) => void;
 /** One pool thread. */
 class HostThread {
   readonly worker: Worker;
-  readonly rpc: Comlink.Remote<WriterHostApi>;
+  readonly rpc: Remote<WriterHostApi>;
   readonly exited: Promise<number>;
   /** Writers attached (or attaching). */
   writers = 0;
@@ -158,6 +159,7 @@ export class WriterPool {
       b64: new BigInt64Array(data.ring, 0, CONTROL_BYTES / 8),
       exited,
       errored,
+      shard: data.shard,
     };
   };
 

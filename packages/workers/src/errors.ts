@@ -125,6 +125,7 @@ export interface SerializedError {
   stack?: string;
   file?: string;
   offset?: number;
+  shard?: number;
 }
 
 export function serializeError(e: unknown): SerializedError {
@@ -139,6 +140,7 @@ export function serializeError(e: unknown): SerializedError {
       stack: typeof o.stack === 'string' ? o.stack : undefined,
       file: typeof o.file === 'string' ? o.file : undefined,
       offset: typeof o.offset === 'number' ? o.offset : undefined,
+      shard: typeof o.shard === 'number' ? o.shard : undefined,
     };
   }
   return { name: 'Error', message: String(e) };
@@ -154,6 +156,10 @@ export function deserializeError(s: SerializedError): Error {
       break;
     case 'ERR_SHARDLOG_FORMAT':
       e = new LogFormatError(s.file ?? '?', s.message);
+      e.message = s.message;
+      break;
+    case 'ERR_SHARDLOG_WRITER_START':
+      e = new WriterStartError(s.shard ?? 0, s.message);
       e.message = s.message;
       break;
     case 'ERR_SHARDLOG_INVALID_ARGUMENT':

@@ -15,11 +15,13 @@ export * from './segment-scanner.js';
 export * from './line-scanner.js';
 export * from './recovery.js';
 export type { ShardWriterApi, ShardWriterData, StartResult, SyncPolicy, TestFaults, WriterHostApi } from './rpc.js';
-export { Comlink, nodeEndpoint } from './rpc.js';
+export { Comlink, nodeEndpoint, type Remote } from './rpc.js';
 
 /** Path of the shard writer's worker script. */
 export const SHARD_WRITER_URL = new URL('./shard-writer.js', import.meta.url);
 /** Path of the writer host's worker script (a log manager's pool thread: many writers). */
 export const WRITER_HOST_URL = new URL('./writer-host.js', import.meta.url);
 export * from './verify-segment.js';
+export * from './writer-start.js';
 export * from './verify-pool.js';
+export { CURRENT_LINK } from './writer-files.js';

@@ -2,14 +2,20 @@
  * The control plane between a log and its shard writers: comlink over the worker's MessagePort.
  * Used for open (recovery report), rotate and close — never per entry or per batch.
  */
-import * as Comlink from 'comlink/dist/esm/comlink.mjs';
-import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import type * as ComlinkApi from 'comlink';
+import * as ComlinkEsm from 'comlink/dist/esm/comlink.mjs';
+import nodeAdapter from 'comlink/dist/esm/node-adapter.mjs';
+import type { MessagePort } from 'node:worker_threads';
 import type { SerializedError } from './errors.js';
 import type { ShardRecovery } from './recovery.js';
 
-export { Comlink, nodeEndpoint };
+// The ESM builds are loaded at run time (comlink has no "exports" map); the published declarations
+// name only comlink's own typed entry, so a consumer's strict tsc needs nothing unshipped.
+export const Comlink = ComlinkEsm as unknown as typeof ComlinkApi;
+export const nodeEndpoint: (nep: unknown) => ComlinkApi.Endpoint = nodeAdapter;
+export type Remote<T> = ComlinkApi.Remote<T>;
 
-export type StartResult = { ok: true; recovery: ShardRecovery } | { ok: false; error: SerializedError };
+export type StartResult = { ok: true; recovery: ShardRecovery } | { ok: false; error: SerializedError; /** the thread threw while loading (before recovery) */ atLoad?: boolean };
 
 /** What a shard writer exposes to its log. */
 export interface ShardWriterApi {
@@ -60,6 +66,10 @@ export interface ShardWriterData {
   testFaults?: TestFaults;
   /** Set when the writer shares its thread with other logs' writers (a log manager's pool). */
   hosted?: { turnBytes: number };
+  /** One Int32 word per shard, raised once this writer's StartResult is on startPort (writer-start.ts). */
+  startWords?: SharedArrayBuffer;
+  /** Where the writer posts its StartResult (transferred to the thread). */
+  startPort?: MessagePort;
 }
 
 /**

@@ -79,6 +79,7 @@ export class ShardWriter {
   private loop: Promise<void> | undefined;
   /** Ring bytes drained before yielding to the thread's other work (other hosted writers). */
   private readonly turnBytes: number;
+  private starting: Promise<StartResult> | undefined;
 
   constructor(
     private readonly data: ShardWriterData,
@@ -103,7 +104,7 @@ export class ShardWriter {
 
   /** The control plane (comlink): start after recovery, rotate, close. */
   api(): ShardWriterApi {
-    return { started: () => this.start(), rotate: () => this.rotate(), close: () => this.finish() };
+    return { started: () => (this.starting ??= this.start()), rotate: () => this.rotate(), close: () => this.finish() };
   }
 
   /** The thread ends without a clean close (an exception, process.exit, terminate): never leave producers waiting. */

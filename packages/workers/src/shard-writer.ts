@@ -6,9 +6,15 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Comlink, nodeEndpoint, type ShardWriterData } from './rpc.js';
 import { ShardWriter } from './shard-writer-loop.js';
 import { throwAtStart } from './writer-faults.js';
+import { signalStart, signalStartFailure } from './writer-start.js';
 
 const data = workerData as ShardWriterData;
-throwAtStart(data.testFaults);
+try {
+  throwAtStart(data.testFaults);
+} catch (e) {
+  signalStartFailure(data.startWords, data.startPort, data.shard, e); // a log waiting synchronously learns it too
+  throw e;
+}
 const writer = new ShardWriter(data, parentPort);
 
 // A writer that ends without a clean close (an exception, process.exit in this thread, terminate)
@@ -16,3 +22,5 @@ const writer = new ShardWriter(data, parentPort);
 process.on('exit', () => writer.onExit());
 
 Comlink.expose(writer.api(), nodeEndpoint(parentPort));
+// Start at once: recover, then signal the result through the start word and port (writer-start.ts).
+void writer.api().started().then((r) => signalStart(data.startWords, data.startPort, data.shard, r));

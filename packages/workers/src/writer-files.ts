@@ -81,14 +81,19 @@ export class SegmentFiles {
     this.fd = fs.openSync(file, 'a');
     this.size = size;
     this.maxSeq = maxSeq;
+    if (this.cfg.format === 'lines') linkCurrent(this.cfg.shardDir, path.basename(file));
   }
 
   /** Create the segment named `firstSeq` (its header links to the previous one's highest seq). */
   open(firstSeq: number): void {
     const { shardDir, format, shard, faults } = this.cfg;
     if (fs.mkdirSync(shardDir, { recursive: true }) !== undefined) fsyncDir(path.dirname(shardDir)); // a new shard directory: make its entry durable
-    this.fd = fs.openSync(path.join(shardDir, segmentFileName(firstSeq, format)), 'wx');
+    // Lines segments are opened O_APPEND: a log tool's copytruncate then leaves no hole of NUL bytes
+    // (each write lands at the file's end, wherever that is now).
+    const name = segmentFileName(firstSeq, format);
+    this.fd = fs.openSync(path.join(shardDir, name), format === 'lines' ? 'ax' : 'wx');
     this.size = 0;
+    if (format === 'lines') linkCurrent(shardDir, name);
     if (format === 'framed') {
       const h = encodeSegmentHeader({ version: this.version, shard, firstSeq, prevMaxSeq: this.maxSeq });
       if (this.version === 2) this.chain = new DataView(h.buffer, h.byteOffset).getUint32(SEGMENT_HEADER_CRC_V2, true);
@@ -190,6 +195,17 @@ export class SegmentFiles {
       fs.closeSync(dfd);
     }
   }
+}
+
+/** The name of the symlink to a lines shard's current segment, for `tail -F` and log tools. */
+export const CURRENT_LINK = 'current.log';
+
+/** Point the shard's current.log at `name`, replacing the old link atomically (a new link renamed over it). */
+function linkCurrent(shardDir: string, name: string): void {
+  const tmp = path.join(shardDir, `.${CURRENT_LINK}.tmp`);
+  fs.rmSync(tmp, { force: true });
+  fs.symlinkSync(name, tmp);
+  fs.renameSync(tmp, path.join(shardDir, CURRENT_LINK));
 }
 
 /** Drop the first `n` bytes from a list of views (after a short writev). */

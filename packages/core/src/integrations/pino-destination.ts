@@ -15,13 +15,16 @@
  * until the writer threads have written and fdatasynced every line (Producer.durableSync()).
  */
 import { EventEmitter } from 'node:events';
-import { EntryTooLargeError, InvalidArgumentError, LogClosedError, RingFullError, ShardlogError } from '@shardlog/workers';
-import { openLog, type Log } from '../log.js';
+import { CURRENT_LINK, EntryTooLargeError, InvalidArgumentError, MANIFEST_FILE, shardDirName, LogClosedError, RingFullError, ShardlogError } from '@shardlog/workers';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { beginOpen, openLog, openLogSync, type Log, type OpeningLog } from '../log.js';
 import { appendInPieces } from '../producer.js';
-import { resolveOptions, type OpenOptions } from '../options.js';
+import { resolveOptions, type OpenOptions, type SyncOption } from '../options.js';
+import { RingFill } from './ring-fill.js';
 import { registerExitFlush, unregisterExitFlush, type ExitFlushTarget } from './exit-flush.js';
 
-export interface ShardlogDestinationOptions extends Partial<Omit<OpenOptions, 'format'>> {
+export interface ShardlogDestinationOptions extends Partial<Omit<OpenOptions, 'format' | 'sync'>> {
   /** Write into this open log instead of opening one from `dir` (end() then leaves it open unless closeLog is true). */
   log?: Log;
   /** 'lines' (default): plain NDJSON files. 'framed': one CRC-checked record per line. Ignored with `log`. */
@@ -41,6 +44,19 @@ export interface ShardlogDestinationOptions extends Partial<Omit<OpenOptions, 'f
   signals?: NodeJS.Signals[];
   /** Longest a synchronous flush blocks, in ms. Default 10000. */
   flushTimeoutMs?: number;
+  /**
+   * true: as sonic-boom's `sync`, open the log before the constructor returns (openLogSync: blocks while the writer threads
+   * recover; an open that fails throws). Default false: the log opens in the background and lines
+   * written meanwhile are kept (appended once it is open, or at exit, which waits for the open).
+   * Any other value is openLog's fdatasync policy ('batch', 'none', { everyMs }, { everyBytes }).
+   */
+  sync?: boolean | SyncOption;
+  /**
+   * Ring fill (0..1) past which write() returns false, as a stream's does past its highWaterMark;
+   * 'drain' follows once the writer threads have drained the rings to half of it. Lines written
+   * meanwhile are still appended (pino does not wait). Default 0.5.
+   */
+  maxFill?: number;
 }
 
 /** Error code of a flushSync() that ran out of time. */
@@ -64,11 +80,22 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
   /** Lines written before the log was open. */
   private early: string[] | undefined = [];
   private broken: Error | undefined;
+  private readonly maxFill: number;
+  private fill: RingFill | undefined;
+  private needDrain = false;
+  /** True once destroy() was called. */
+  destroyed = false;
+  /** The open under way (not with sync: true, a `log` passed in, or verify: 'all'). */
+  private pending: OpeningLog | undefined;
 
   constructor(opts: ShardlogDestinationOptions) {
     super();
     if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('shardlogDestination takes an options object: { dir } or { log }');
-    const { log, closeLog, flushOnExit = true, signals = [], flushTimeoutMs = 10_000, ...open } = opts;
+    const { log, closeLog, flushOnExit = true, signals = [], flushTimeoutMs = 10_000, sync: syncOption, maxFill = 0.5, ...rest } = opts;
+    if (typeof maxFill !== 'number' || !(maxFill > 0 && maxFill <= 1)) throw new InvalidArgumentError(`option maxFill must be a number in (0, 1], got ${String(maxFill)}`);
+    this.maxFill = maxFill;
+    const sync = syncOption === true;
+    const open: Partial<OpenOptions> = typeof syncOption === 'boolean' || syncOption === undefined ? rest : { ...rest, sync: syncOption };
     if (!Array.isArray(signals) || !signals.every((s) => typeof s === 'string' && s.startsWith('SIG'))) {
       throw new InvalidArgumentError(`option signals must be an array of signal names like 'SIGTERM', got ${JSON.stringify(signals)}`);
     }
@@ -77,43 +104,99 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
     if (log) {
       this.framed = log.format === 'framed';
       this.ownsLog = closeLog ?? false;
-      this.log = log;
-      this.early = undefined;
+      this.adopt(log);
       this.opening = Promise.resolve(log);
       process.nextTick(() => this.emit('ready'));
     } else {
       const format = open.format ?? 'lines';
-      const openOptions = { ...open, format, flushOnExit } as OpenOptions;
+      const openOptions = { ...open, format, flushOnExit, shards: open.shards ?? destinationShards(open.dir) } as OpenOptions;
       resolveOptions(openOptions); // bad options throw here, not later as an 'error' event
       this.framed = format === 'framed';
       this.ownsLog = closeLog ?? true;
-      this.opening = openLog(openOptions).then(
-        (l) => {
-          this.log = l;
-          const early = this.early ?? [];
-          this.early = undefined;
-          if (early.length > 0) {
-            try {
-              appendInPieces(l, early);
-            } catch (e) {
-              this.refuse(e, early.length);
-            }
-          }
-          this.emit('ready');
-          return l;
-        },
-        (e: Error) => {
-          this.broken = e;
-          this.dropped += this.early?.length ?? 0;
-          this.early = undefined;
-          process.nextTick(() => this.emit('error', e)); // outside the promise chain: unhandled, it is an uncaught error
-          return undefined;
-        },
-      );
+      this.opening = sync ? this.openSync(openOptions) : this.openAsync(openOptions);
     }
-    // The log drains itself on 'exit'; this destination only says so if lines written before the log
-    // opened are lost there, and drains on the signals asked for (a signal death skips 'exit').
+    // The log drains itself on 'exit'; this destination finishes an open still under way there (so
+    // lines written before it are kept), and drains on the signals asked for (a signal death skips 'exit').
     registerExitFlush(this, true, signals);
+  }
+
+  /** sync: true: the log opens before the constructor returns (its errors are thrown). */
+  private openSync(options: OpenOptions): Promise<Log | undefined> {
+    const l = openLogSync(options);
+    this.adopt(l);
+    process.nextTick(() => this.emit('ready'));
+    return Promise.resolve(l);
+  }
+
+  /** The default: the writer threads start in the background; 'ready' once they run, 'error' if the open failed. */
+  private openAsync(options: OpenOptions): Promise<Log | undefined> {
+    let finished: Promise<Log>;
+    if (options.verify === 'all') {
+      finished = openLog(options); // verifies on a thread pool first: not finished early at exit
+    } else {
+      try {
+        this.pending = beginOpen(options, false);
+      } catch (e) {
+        this.openFailed(e);
+        return Promise.resolve(undefined);
+      }
+      finished = this.pending.finish();
+    }
+    return finished.then(
+      (l) => {
+        this.adopt(l);
+        this.emit('ready');
+        return l;
+      },
+      (e: unknown) => {
+        this.openFailed(e);
+        return undefined;
+      },
+    );
+  }
+
+  /** The log is open: take it, and append the lines written before. */
+  private adopt(l: Log): void {
+    if (this.log) return;
+    this.log = l;
+    this.fill = new RingFill(l, this.maxFill);
+    const early = this.early ?? [];
+    this.early = undefined;
+    if (early.length > 0) {
+      try {
+        appendInPieces(l, early);
+      } catch (e) {
+        this.refuse(e, early.length);
+      }
+    }
+  }
+
+  /**
+   * The open failed (another process holds the log, a corrupt log, a writer that cannot start): the
+   * lines written so far are dropped and counted, and the error is an 'error' event, or a line on
+   * stderr if nobody listens for 'error' (never an uncaught exception: the process keeps running).
+   */
+  private openFailed(e: unknown): void {
+    if (this.broken) return;
+    const err = e instanceof Error ? e : new Error(String(e));
+    this.broken = err;
+    this.dropped += this.early?.length ?? 0;
+    this.early = undefined;
+    process.nextTick(() => {
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+      else process.stderr.write(`shardlog destination: the log could not open, its lines are dropped: ${err.message}\n`);
+    });
+  }
+
+  /** Finish an open still under way, blocking (at exit, or flushSync() before 'ready'). */
+  private openNow(): Log | undefined {
+    if (this.log || this.broken || !this.pending) return this.log;
+    try {
+      this.adopt(this.pending.finishSync(this.timeoutMs));
+    } catch (e) {
+      this.openFailed(e);
+    }
+    return this.log;
   }
 
   /**
@@ -139,11 +222,24 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
     }
     try {
       log.append(entry);
-      return true;
     } catch (e) {
       this.refuse(e, 1, line);
       return false;
     }
+    if (this.listenerCount('write') > 0) this.emit('write', typeof line === 'string' ? Buffer.byteLength(line) : line.length);
+    if (this.fill?.added(line.length) && !this.needDrain) {
+      this.needDrain = true;
+      this.fill.whenLow(() => {
+        this.needDrain = false;
+        this.emit('drain');
+      });
+    }
+    return !this.needDrain;
+  }
+
+  /** True while write() returns false: a ring is past maxFill; 'drain' follows once the writers caught up. */
+  get writableNeedDrain(): boolean {
+    return this.needDrain;
   }
 
   private refuse(e: unknown, lines: number, line?: string | Uint8Array): void {
@@ -180,10 +276,10 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
    * or (code ERR_SHARDLOG_FLUSH_TIMEOUT) if flushTimeoutMs passed first.
    */
   flushSync(): void {
-    const log = this.log;
+    const log = this.log ?? (this.early && this.early.length > 0 ? this.openNow() : undefined);
     if (!log) {
-      if (this.early && this.early.length > 0) throw new ShardlogError('ERR_SHARDLOG_NOT_READY', 'the shardlog destination is not ready yet (wait for its ready event)');
       if (this.broken) throw this.broken;
+      if (this.early && this.early.length > 0) throw new ShardlogError('ERR_SHARDLOG_NOT_READY', 'the shardlog destination is not ready yet (wait for its ready event)');
       return;
     }
     if (!log.durableSync(this.timeoutMs)) {
@@ -194,11 +290,17 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
   /** @internal exit-flush.ts calls this at exit and on registered signals. */
   flushOnExit(reason: string): void {
     try {
+      let openedHere = false;
       if (!this.log && this.early && this.early.length > 0) {
-        process.stderr.write(`shardlog destination: ${this.early.length} log lines lost at ${reason}: the log was not open yet\n`);
-        return;
+        const waiting = this.early.length;
+        openedHere = this.openNow() !== undefined; // block (bounded) until the open ends, then append them
+        if (!openedHere) {
+          process.stderr.write(`shardlog destination: ${waiting} log lines lost at ${reason}: the log did not open${this.broken ? ` (${this.broken.message})` : ''}\n`);
+          return;
+        }
       }
-      if (reason === 'exit') return; // the log's own exit hook drains it (openLog's flushOnExit)
+      // At 'exit' the log's own exit hook drains it (openLog's flushOnExit), unless it opened just now.
+      if (reason === 'exit' && !openedHere) return;
       this.flushSync();
     } catch (e) {
       if (this.broken) return; // already reported through 'error'
@@ -208,13 +310,19 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
 
   /**
    * Roll to new segment files (for log-rotation tools: call it on SIGHUP as you would sonic-boom's
-   * reopen): each shard starts a new file with its next line. The promise resolves once every
-   * shard has left its current file; a rejection nobody awaits is not reported.
+   * reopen): each shard starts a new file with its next line, and each lines shard's `current.log`
+   * symlink follows it. With `file` (sonic-boom's reopen(file)), that path then becomes a symlink to
+   * the shard's `current.log`, a stable name that always shows the current segment; since a sharded
+   * log has one current file per shard, `file` needs a one-shard lines log (InvalidArgumentError
+   * otherwise). The promise resolves once every shard has left its current file; a rejection nobody
+   * awaits is not reported.
    */
-  reopen(): Promise<void> {
-    const p = this.opening.then((log) => {
+  reopen(file?: string): Promise<void> {
+    const p = this.opening.then(async (log) => {
       if (!log) throw this.broken ?? new LogClosedError('the log did not open');
-      return log.rotate();
+      if (file !== undefined) checkReopenFile(log, file);
+      await log.rotate();
+      if (file !== undefined) linkFile(file, path.join(log.dir, shardDirName(0), CURRENT_LINK));
     });
     p.catch(() => undefined);
     return p;
@@ -233,7 +341,22 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
     return this;
   }
 
-  private async finish(): Promise<void> {
+  /**
+   * sonic-boom's destroy(): stop taking lines now (later writes are dropped) and close, emitting
+   * 'close' but not 'finish'. Lines already appended are still written by the log's close.
+   */
+  destroy(): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    if (!this.ending) {
+      this.ending = true;
+      this.writable = false;
+      void this.finish(false);
+    }
+    return this;
+  }
+
+  private async finish(emitFinish = true): Promise<void> {
     let error: Error | undefined;
     const log = await this.opening;
     if (log) {
@@ -242,7 +365,7 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
       } catch (e) {
         error = e as Error;
       }
-      if (!error) this.emit('finish');
+      if (!error && emitFinish) this.emit('finish');
       if (this.ownsLog) {
         try {
           await log.close();
@@ -259,6 +382,32 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
     this.closed = true;
     this.emit('close');
   }
+}
+
+/** reopen(file) names one file: the log must have one shard of lines. */
+function checkReopenFile(log: Log, file: string): void {
+  if (typeof file !== 'string' || file.length === 0) throw new InvalidArgumentError(`reopen(file) takes a file path, got ${JSON.stringify(file)}`);
+  if (log.format !== 'lines' || log.shards !== 1) {
+    throw new InvalidArgumentError(`reopen(file) needs a one-shard lines log (this one has ${log.shards} shard(s) of '${log.format}'): each shard has its own current.log`);
+  }
+}
+
+/** Make `file` a symlink to `target` (replacing what is there atomically). */
+function linkFile(file: string, target: string): void {
+  const abs = path.resolve(file);
+  const tmp = `${abs}.shardlog-tmp`;
+  fs.rmSync(tmp, { force: true });
+  fs.symlinkSync(target, tmp);
+  fs.renameSync(tmp, abs);
+}
+
+/**
+ * The destination's shard count for a new log: 1, so one logger's lines stay in order in one file
+ * (one writer thread). An existing log keeps its own count.
+ */
+function destinationShards(dir: unknown): number | undefined {
+  if (typeof dir !== 'string' || dir.length === 0) return 1;
+  return fs.existsSync(path.join(dir, MANIFEST_FILE)) ? undefined : 1;
 }
 
 /** A pino destination over a shardlog log: `pino(shardlogDestination({ dir, shards }))`. */
