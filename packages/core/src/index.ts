@@ -24,6 +24,8 @@ export {
   LogOpenError,
   CorruptLogError,
   LogFormatError,
+  KeyError,
+  type EncryptionOptions,
   type ShardRecovery,
 } from '@shardlog/workers';
 export { shardlogDestination, ShardlogDestination, type ShardlogDestinationOptions } from './integrations/pino-destination.js';
@@ -34,3 +36,4 @@ export { ShardCursor, type FollowOptions } from './follow.js';
 export type { RetentionResult, RemovedSegment } from './retention.js';
 export type { SegmentCheck, VerifyIssue, Manifest } from '@shardlog/workers';
 export { readHolds, writeHold, removeHold, holdFile, heldSeqs, HOLDS_DIR, type Hold } from './holds.js';
+export { readKeyFile, parseKeyFile, keysFromFileOrEnv, KEY_FILE_ENV } from './key-file.js';

@@ -115,6 +115,21 @@ export class LogFormatError extends ShardlogError {
   }
 }
 
+/**
+ * An encrypted segment cannot be opened: its key id is not among the keys given (or no keys were
+ * given), or the key under that id is not the one it was sealed with. `keyId` names the key the
+ * segment asks for; the key bytes are never part of the message.
+ */
+export class KeyError extends ShardlogError {
+  readonly keyId: string;
+  readonly file: string | undefined;
+  constructor(keyId: string, detail: string, file?: string) {
+    super('ERR_SHARDLOG_KEY', `${file ? `${file}: ` : ''}key ${JSON.stringify(keyId)}: ${detail}`);
+    this.keyId = keyId;
+    this.file = file;
+  }
+}
+
 /** Errors as they cross a thread boundary (structured clone keeps only plain fields). */
 export interface SerializedError {
   name: string;
@@ -125,6 +140,7 @@ export interface SerializedError {
   stack?: string;
   file?: string;
   offset?: number;
+  keyId?: string;
 }
 
 export function serializeError(e: unknown): SerializedError {
@@ -139,6 +155,7 @@ export function serializeError(e: unknown): SerializedError {
       stack: typeof o.stack === 'string' ? o.stack : undefined,
       file: typeof o.file === 'string' ? o.file : undefined,
       offset: typeof o.offset === 'number' ? o.offset : undefined,
+      keyId: typeof o.keyId === 'string' ? o.keyId : undefined,
     };
   }
   return { name: 'Error', message: String(e) };
@@ -154,6 +171,10 @@ export function deserializeError(s: SerializedError): Error {
       break;
     case 'ERR_SHARDLOG_FORMAT':
       e = new LogFormatError(s.file ?? '?', s.message);
+      e.message = s.message;
+      break;
+    case 'ERR_SHARDLOG_KEY':
+      e = new KeyError(s.keyId ?? '?', s.message, s.file);
       e.message = s.message;
       break;
     case 'ERR_SHARDLOG_INVALID_ARGUMENT':

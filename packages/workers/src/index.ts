@@ -19,3 +19,5 @@ export { Comlink, nodeEndpoint } from './rpc.js';
 export const SHARD_WRITER_URL = new URL('./shard-writer.js', import.meta.url);
 export * from './verify-segment.js';
 export * from './verify-pool.js';
+export * from './encryption-keys.js';
+export * from './frame-crypto.js';
