@@ -138,7 +138,7 @@ describe('durability', () => {
     expect(st.shards).toHaveLength(2);
     expect(st.entries).toBe(1000);
     expect(st.payloadBytes).toBe(10_000);
-    expect(st.fileBytes).toBe(1000 * 32 + 2 * 40); // 16-byte header + 10 bytes, padded to 32; a header per segment
+    expect(st.fileBytes).toBe(1000 * 32 + 2 * 80 + st.batches * 32); // 16-byte header + 10 bytes, padded to 32; an 80-byte header per segment, a 32-byte frame header per batch
     expect(st.batches).toBeGreaterThan(0);
     expect(st.writevCalls).toBeGreaterThanOrEqual(st.batches);
     expect(st.fsyncs).toBeGreaterThan(0);

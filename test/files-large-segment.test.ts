@@ -10,6 +10,10 @@ import { openLog, readLogSync, verifyLog } from '@shardlog/core';
 import { crc32cUpdate, HEADER_BYTES, maskCrc, TYPE_BYTES, TYPE_SHIFT } from '@shardlog/workers';
 import { logDir, segmentFiles } from './helpers.js';
 
+// Builds version-1 segments (records with their own CRC, which readers and recovery still handle) and
+// cuts them record by record.
+process.env.SHARDLOG_TEST_SEGMENT_VERSION = '1';
+
 const RECORD = 1 << 20; // bytes of each record (header included; a multiple of 8, so no padding)
 const COUNT = 2112; // 2112 MiB of records (33 blocks): past 2 GiB
 const BLOCK = 64; // records per write

@@ -8,6 +8,11 @@ import { describe, expect, it } from 'vitest';
 import { CorruptLogError, InvalidArgumentError, openLog, readLog, readShard } from '@shardlog/core';
 import { flipByte, logDir, readAll, records, segmentFiles } from './helpers.js';
 
+// These tests damage version-1 segments (records with their own CRC, as older builds wrote them, which
+// every reader, recovery and verify still handle) byte by byte; files-frames.test.ts does the same to
+// version-2 frames.
+process.env.SHARDLOG_TEST_SEGMENT_VERSION = '1';
+
 /** A 3-shard log with entries of varied sizes over many segments; returns seq -> text. */
 async function build(): Promise<{ dir: string; want: Map<number, string> }> {
   const dir = logDir();

@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll } from 'vitest';
 import { openLog, readLogSync, type OpenOptions } from '@shardlog/core';
-import { align8, checkRecord, readSeq, SEGMENT_HEADER_BYTES } from '@shardlog/workers';
+import { align8, checkRecord, FRAME_HEADER_BYTES, readSeq, SEGMENT_HEADER_BYTES, SEGMENT_HEADER_BYTES_V1 } from '@shardlog/workers';
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -98,15 +98,37 @@ export interface RecordAt {
   /** aligned size on disk */
   size: number;
   seq: number;
+  /** Format version 2: the frame holding the record, [frameStart, frameEnd) in the file. */
+  frameStart?: number;
+  frameEnd?: number;
 }
 
-/** The valid records of a segment file, in file order (stops at the first bad one). */
+/**
+ * The valid records of a segment file, in file order (stops at the first bad one). Version-1 records
+ * carry their own CRC; version-2 records are listed frame by frame (frame CRCs are the scanner's to
+ * check: here only the frames' lengths are followed).
+ */
 export function records(file: string): RecordAt[] {
   const b = fs.readFileSync(file);
   const u8 = new Uint8Array(b.buffer, b.byteOffset, b.length);
   const dv = new DataView(u8.buffer, u8.byteOffset, u8.length);
   const out: RecordAt[] = [];
-  for (let off = SEGMENT_HEADER_BYTES; off < b.length; ) {
+  if (b.length >= 10 && b.readUInt16LE(8) === 2) {
+    for (let f = SEGMENT_HEADER_BYTES; f + FRAME_HEADER_BYTES <= b.length; ) {
+      const flen = b.readUInt32LE(f);
+      const body = b.readUInt32LE(f + 28);
+      if (flen !== FRAME_HEADER_BYTES + body || f + align8(flen) > b.length) break;
+      const frameEnd = f + align8(flen);
+      for (let off = f + FRAME_HEADER_BYTES; off < f + flen; ) {
+        const len = dv.getInt32(off, true);
+        out.push({ offset: off, len, size: align8(len), seq: readSeq(dv, off), frameStart: f, frameEnd });
+        off += align8(len);
+      }
+      f = frameEnd;
+    }
+    return out;
+  }
+  for (let off = SEGMENT_HEADER_BYTES_V1; off < b.length; ) {
     const len = checkRecord(u8, dv, off, b.length);
     if (len < 0 || off + align8(len) > b.length) break;
     out.push({ offset: off, len, size: align8(len), seq: readSeq(dv, off) });

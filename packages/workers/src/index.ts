@@ -6,6 +6,8 @@ export * from './errors.js';
 export * from './record-layout.js';
 export * from './ring-protocol.js';
 export * from './crc32c.js';
+export * from './crc-native.js';
+export * from './frame.js';
 export * from './segment.js';
 export { MANIFEST_FILE, MANIFEST_VERSION, MAX_SHARDS, newManifest, readManifest, writeManifest, writeFileDurable, mkdirDurable, type Manifest } from './manifest.js';
 export * from './segment-header.js';

@@ -3,7 +3,8 @@
  * and say exactly what was cut. Runs inside the shard's own writer thread, so shards recover in parallel.
  *
  * Rules (docs/FORMAT.md, "Recovery"):
- * - The scan stops at the first record whose length, type, CRC or padding is wrong.
+ * - The scan stops at the first record (format version 1) or frame (version 2) whose length, type,
+ *   CRC, chain or padding is wrong; a torn frame is cut whole.
  * - If no valid record follows it, or only zero bytes lie between it and the next valid record
  *   (a hole left by a write the OS had not yet flushed), the rest of the file was never made durable:
  *   it is cut (ftruncate + fsync) and reported.
@@ -49,7 +50,16 @@ export interface ShardRecovery {
   /** Files removed (a last segment a crash left before its header reached the disk). */
   removedFiles: string[];
   /** The segment the writer should append to, if any, and its size after recovery. */
-  tail?: { file: string; firstSeq: number; size: number; maxSeq: number };
+  tail?: {
+    file: string;
+    firstSeq: number;
+    size: number;
+    maxSeq: number;
+    /** Framed: the segment's format version (the writer appends only to its own version's segments). */
+    version?: number;
+    /** Format version 2: the crc of the last frame kept (the next frame's prevCrc), -1 if unknown. */
+    chainCrc?: number;
+  };
 }
 
 export interface RecoverOptions {
@@ -128,7 +138,7 @@ function recoverFramedTail(seg: SegmentRef, report: ShardRecovery, opts: Recover
         end = v.offset;
       }
       report.lastSeq = maxSeq;
-      report.tail = { file: seg.file, firstSeq: seg.firstSeq, size: end, maxSeq };
+      report.tail = { file: seg.file, firstSeq: seg.firstSeq, size: end, maxSeq, version: sc.version, chainCrc: sc.chainCrc };
       return;
     }
   } finally {

@@ -35,6 +35,11 @@ export interface TestFaults {
   batchDelayMs?: number;
   /** Start the ring's 32-bit positions here instead of 0 (to test their wrap-around without 4 GiB of traffic). */
   ringStart?: number;
+  /**
+   * Write new segments in this format version (1: records with their own CRC, as older builds did;
+   * default 2). SHARDLOG_TEST_SEGMENT_VERSION=1 in the environment does the same for every log.
+   */
+  segmentVersion?: 1 | 2;
   code?: string;
   /** Throw at the writer thread's top level (a writer that cannot load). */
   throwAtStart?: boolean;

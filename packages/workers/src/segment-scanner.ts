@@ -3,6 +3,12 @@
  * all walk segments through SegmentScanner (framed) or scanLineSegment (lines, line-scanner.ts), so
  * the header check (segment-header.ts), the record check and the torn-versus-corrupt rule exist once.
  *
+ * A segment in format version 2 (docs/FORMAT.md 2) is read frame by frame: a frame is checked whole
+ * (length fields, CRC, the chain to the previous frame, its records' structure: frame.ts), then its
+ * records are yielded; a bad frame is judged by the same rule as a bad record in version 1, and a
+ * frame whose CRC holds but whose chain does not (dropped, reordered or spliced frames) is
+ * corruption wherever it lies. The scanner decides per segment, by the header's version.
+ *
  * In the spirit of LevelDB's log::Reader and etcd's WAL decoder: the scanner opens a segment, checks
  * its header once, reads the file in bounded chunks (one chunk, or one record if a record is larger,
  * whatever the segment's size), yields records, and ends with a typed verdict instead of a message:
@@ -24,11 +30,13 @@
 import * as fs from 'node:fs';
 import { crc32cUpdate, maskCrc } from './crc32c.js';
 import { align8, H_CRC, H_LEN, H_SEQ_HI, HEADER_BYTES, TYPE_BYTES, TYPE_SHIFT, TYPE_UTF8 } from './record-layout.js';
-import { checkRecord, readSeq, SEGMENT_HEADER_BYTES, type SegmentHeader, type SegmentRef } from './segment.js';
+import { LogFormatError } from './errors.js';
+import { checkFrame, checkFrameHeader, F_BODY, F_CRC, F_FLAGS, FRAME_FLAG_ENCRYPTED, FRAME_HEADER_BYTES, MAX_FRAME } from './frame.js';
+import { checkRecord, readSeq, SEGMENT_HEADER_BYTES_V1, segmentHeaderBytes, type SegmentHeader, type SegmentRef } from './segment.js';
 import { checkSegmentHead, readHead } from './segment-header.js';
 
 /** Why a record at some offset is not a whole valid record. */
-export type RecordFault = 'short' | 'bad-length' | 'bad-type' | 'bad-crc' | 'padding';
+export type RecordFault = 'short' | 'bad-length' | 'bad-type' | 'bad-crc' | 'padding' | 'bad-chain' | 'bad-records';
 
 const FAULT_TEXT: Record<RecordFault, string> = {
   short: 'record runs past the end of the file',
@@ -36,6 +44,19 @@ const FAULT_TEXT: Record<RecordFault, string> = {
   'bad-type': 'record type is unknown',
   'bad-crc': 'record checksum mismatch',
   padding: 'record padding runs past the end of the file',
+  'bad-chain': 'frame is out of its chain',
+  'bad-records': 'frame records are inconsistent',
+};
+
+/** The same faults of a frame (format version 2). */
+const FRAME_TEXT: Record<RecordFault, string> = {
+  short: 'frame runs past the end of the file',
+  'bad-length': 'frame length is impossible',
+  'bad-type': 'frame type is unknown',
+  'bad-crc': 'frame checksum mismatch',
+  padding: 'frame padding runs past the end of the file',
+  'bad-chain': "frame does not follow the previous frame (its prevCrc is not the previous frame's crc: a frame was dropped, reordered or copied from elsewhere)",
+  'bad-records': 'frame records are inconsistent with its header',
 };
 
 /** A verdict's reason: a stable code and the sentence users see (made here, and only here). */
@@ -68,11 +89,11 @@ export interface ScanOptions {
 
 const MAX_CHUNK = 4 << 20;
 const MAX_RECORD = 0x7ffffff0;
-const RECORD_FAULTS: Record<number, RecordFault> = { [-1]: 'short', [-2]: 'bad-length', [-3]: 'bad-type', [-4]: 'bad-crc' };
+const RECORD_FAULTS: Record<number, RecordFault> = { [-1]: 'short', [-2]: 'bad-length', [-3]: 'bad-type', [-4]: 'bad-crc', [-6]: 'bad-chain', [-7]: 'bad-records' };
 const EMPTY = Buffer.alloc(0);
 
-function reason(code: RecordFault, suffix = ''): ScanReason {
-  return { code, message: FAULT_TEXT[code] + suffix };
+function reason(code: RecordFault, suffix = '', frames = false): ScanReason {
+  return { code, message: (frames ? FRAME_TEXT : FAULT_TEXT)[code] + suffix };
 }
 
 /**
@@ -104,9 +125,18 @@ export class SegmentScanner {
   private buf: Buffer = EMPTY;
   private dv: DataView = new DataView(new ArrayBuffer(0));
   private bufStart = 0;
-  private pos = SEGMENT_HEADER_BYTES;
+  private pos = SEGMENT_HEADER_BYTES_V1;
   /** For streaming CRCs of records larger than a chunk. */
   private scratch: Buffer | undefined;
+  /** Format version 2: records come in frames. */
+  private frames = false;
+  /** The current frame (version 2): its start, the end of its records, the next frame's offset. */
+  private frameStart = -1;
+  private frameBodyEnd = -1;
+  private frameNext = -1;
+  /** The prevCrc the current frame was checked against (-1: not checked), and the crc the next frame must carry. */
+  private frameChainIn = -1;
+  private chain = -1;
 
   /** Opens and checks the header; a foreign or damaged header is a LogFormatError (the file is closed). */
   constructor(ref: SegmentRef, opts: ScanOptions = {}) {
@@ -137,6 +167,9 @@ export class SegmentScanner {
     const h = checkSegmentHead(readHead(this.fd), ref, this.last);
     if (h) {
       this.header = h;
+      this.pos = segmentHeaderBytes(h.version);
+      this.frames = h.version === 2;
+      this.chain = h.crc ?? -1;
       return;
     }
     this.verdict = { kind: 'unfinished' };
@@ -153,6 +186,28 @@ export class SegmentScanner {
     return this.pos;
   }
 
+  /** The segment's format version (0 when removed or unfinished). */
+  get version(): number {
+    return this.header?.version ?? 0;
+  }
+
+  /**
+   * The current record's unit of durability: the record itself in version 1, the frame holding it in
+   * version 2 (a frame is written, synced and cut whole). [unitStart, unitEnd) in the file.
+   */
+  get unitStart(): number {
+    return this.frames ? this.frameStart : this.offset;
+  }
+
+  get unitEnd(): number {
+    return this.frames ? this.frameNext : this.offset + align8(this.length);
+  }
+
+  /** Version 2: the crc field of the last frame read in order (the header's CRC before the first), which the next frame's prevCrc must equal; -1 if unknown. */
+  get chainCrc(): number {
+    return this.chain;
+  }
+
   /** The current record's payload: a view valid until the scanner reads its next chunk. */
   payload(): Uint8Array {
     const o = this.offset - this.bufStart;
@@ -163,6 +218,11 @@ export class SegmentScanner {
   seek(offset: number): void {
     this.pos = offset;
     this.verdict = undefined;
+    if (!this.frames) return;
+    if (offset > this.frameStart && offset < this.frameBodyEnd) return; // a record of the current frame
+    if (offset === this.frameStart) this.chain = this.frameChainIn; // the current frame, checked afresh
+    else if (offset !== this.frameNext && offset !== this.frameBodyEnd) this.chain = offset === segmentHeaderBytes(2) ? (this.header?.crc ?? -1) : -1;
+    this.frameStart = this.frameBodyEnd = this.frameNext = -1;
   }
 
   /** After a 'corrupt' verdict: go on at the next valid record (or the end when there is none). */
@@ -170,6 +230,7 @@ export class SegmentScanner {
     const v = this.verdict;
     if (v?.kind !== 'corrupt') return;
     this.seek(v.resumeAt >= 0 ? v.resumeAt : v.offset + v.bytes);
+    this.chain = -1; // past damage the chain is unknown: the next valid frame starts it again
   }
 
   close(): void {
@@ -186,10 +247,21 @@ export class SegmentScanner {
     }
     if (this.fd < 0) return false;
     for (;;) {
+      if (this.frames && this.pos < this.frameBodyEnd) return this.frameRecord();
+      if (this.frames && this.pos === this.frameBodyEnd) this.pos = this.frameNext;
       const off = this.pos;
       if (this.ensure(off, 1) === 0) {
         this.verdict = { kind: 'clean', offset: off };
         return false;
+      }
+      if (this.frames) {
+        const flen = this.frameAt(off, this.chain);
+        if (flen > 0) {
+          this.enterFrame(off, flen);
+          continue;
+        }
+        if (this.fault(off, flen)) return false;
+        continue;
       }
       const len = this.checkAt(off, this.payloads);
       if (len > 0) {
@@ -200,18 +272,72 @@ export class SegmentScanner {
         this.pos = off + align8(len);
         return true;
       }
-      const fault = RECORD_FAULTS[len] ?? 'padding';
-      if (this.live && (fault === 'short' || fault === 'padding')) {
-        this.verdict = { kind: 'live-end', offset: off, reason: reason(fault) };
-        return false;
-      }
-      const v = this.judge(off, fault);
-      if (v) {
-        this.verdict = v;
-        return false;
-      }
+      if (this.fault(off, len)) return false;
       // whole and valid on a second look: it was being written; read on
     }
+  }
+
+  /** A bad record or frame at `off` (negative code `code`): sets the verdict and returns true, or false if it is valid on a second look. */
+  private fault(off: number, code: number): boolean {
+    const fault = RECORD_FAULTS[code] ?? 'padding';
+    if (this.live && (fault === 'short' || fault === 'padding')) {
+      this.verdict = { kind: 'live-end', offset: off, reason: reason(fault, '', this.frames) };
+      return true;
+    }
+    const v = this.judge(off, fault);
+    if (v) this.verdict = v;
+    return v !== undefined;
+  }
+
+  /** Version 2: a valid frame of `len` bytes at `off`; its records are read next. */
+  private enterFrame(off: number, len: number): void {
+    const o = off - this.bufStart;
+    if (this.buf.readUInt16LE(o + F_FLAGS) & FRAME_FLAG_ENCRYPTED) {
+      throw new LogFormatError(this.file, `frame at offset ${off} is encrypted: reading it needs the log's key`);
+    }
+    this.frameStart = off;
+    this.frameBodyEnd = off + FRAME_HEADER_BYTES + this.buf.readUInt32LE(o + F_BODY);
+    this.frameNext = off + align8(len);
+    this.frameChainIn = this.chain;
+    this.chain = this.buf.readUInt32LE(o + F_CRC);
+    this.pos = off + FRAME_HEADER_BYTES;
+  }
+
+  /** Version 2: the next record of the current (checked) frame. */
+  private frameRecord(): boolean {
+    const off = this.pos;
+    this.ensure(off, HEADER_BYTES);
+    const len = this.dv.getInt32(off - this.bufStart + H_LEN, true);
+    this.ensure(off, align8(len));
+    const o = off - this.bufStart;
+    this.offset = off;
+    this.length = len;
+    this.seq = readSeq(this.dv, o);
+    this.type = this.buf[o + H_SEQ_HI + 3];
+    this.pos = off + align8(len);
+    return true;
+  }
+
+  /** A whole valid record (version 1) or frame (version 2) at `off`, judged afresh; its length or a negative fault. */
+  private unitAt(off: number): number {
+    return this.frames ? this.frameAt(off, this.chain) : this.checkAt(off, false);
+  }
+
+  /**
+   * Version 2: a whole valid frame at `off` (brought into the buffer whole), its length, or a
+   * negative fault (frame.ts). `prevCrc` -1 skips the chain check.
+   */
+  private frameAt(off: number, prevCrc: number): number {
+    if (this.ensure(off, FRAME_HEADER_BYTES) < FRAME_HEADER_BYTES) return -1;
+    const h = checkFrameHeader(this.dv, off - this.bufStart, Number.MAX_SAFE_INTEGER);
+    if (h < 0) return h;
+    if (off + h > this.size) this.size = fs.fstatSync(this.fd).size;
+    if (off + h > this.size) return -1;
+    const have = this.ensure(off, h);
+    if (have < h) return -1;
+    const len = checkFrame(this.buf, this.dv, off - this.bufStart, have, prevCrc);
+    if (len < 0) return len;
+    return have >= align8(len) || off + align8(len) <= this.size ? len : -5;
   }
 
   /**
@@ -219,19 +345,24 @@ export class SegmentScanner {
    * read finds a whole valid record there after all.
    */
   judge(off: number, fault: RecordFault): ScanVerdict | undefined {
+    const fr = this.frames;
+    if (fault === 'bad-chain') {
+      // a whole frame, checksum good, out of place: never a torn write, always damage; read on from it
+      return { kind: 'corrupt', offset: off, bytes: 0, resumeAt: off, reason: reason(fault, ` (at offset ${off})`, true) };
+    }
     const next = this.findNextValid(off + 8);
     const size = this.size;
     const hole = next >= 0 && this.allZero(off, next);
     if (next >= 0 && !hole) {
       this.dropBuffer();
-      if (this.checkAt(off, false) > 0) return undefined;
-      return { kind: 'corrupt', offset: off, bytes: next - off, resumeAt: next, reason: reason(fault, `; valid records resume at offset ${next}`) };
+      if (this.unitAt(off) > 0) return undefined;
+      return { kind: 'corrupt', offset: off, bytes: next - off, resumeAt: next, reason: reason(fault, `; valid ${fr ? 'frames' : 'records'} resume at offset ${next}`, fr) };
     }
     if (!this.last) {
-      return { kind: 'corrupt', offset: off, bytes: size - off, resumeAt: -1, reason: reason(fault, ` (${size - off} bytes to the end of a segment that is not the shard's last)`) };
+      return { kind: 'corrupt', offset: off, bytes: size - off, resumeAt: -1, reason: reason(fault, ` (${size - off} bytes to the end of a segment that is not the shard's last)`, fr) };
     }
-    if (this.live) return { kind: 'live-end', offset: off, reason: reason(fault) };
-    const r = reason(fault, hole ? ' (an unflushed zero-filled hole; later records were never durable)' : '');
+    if (this.live) return { kind: 'live-end', offset: off, reason: reason(fault, '', fr) };
+    const r = reason(fault, hole ? ` (an unflushed zero-filled hole; later ${fr ? 'frames' : 'records'} were never durable)` : '', fr);
     return { kind: 'torn', offset: off, bytes: size - off, hole, reason: r };
   }
 
@@ -243,7 +374,7 @@ export class SegmentScanner {
     this.live = false;
     try {
       this.dropBuffer();
-      const len = this.checkAt(v.offset, false);
+      const len = this.unitAt(v.offset);
       if (len > 0) return undefined;
       return this.judge(v.offset, RECORD_FAULTS[len] ?? 'padding');
     } finally {
@@ -332,6 +463,7 @@ export class SegmentScanner {
   /** The offset of the next whole valid record at or after `from` (8-byte steps), -1 if none. */
   private findNextValid(from: number): number {
     this.size = fs.fstatSync(this.fd).size;
+    if (this.frames) return this.findNextFrame(from);
     for (let off = align8(from); off + HEADER_BYTES <= this.size; off += 8) {
       if (this.ensure(off, HEADER_BYTES) < HEADER_BYTES) break;
       const o = off - this.bufStart;
@@ -341,6 +473,20 @@ export class SegmentScanner {
       if (type !== TYPE_BYTES && type !== TYPE_UTF8) continue;
       const l = this.checkAt(off, false);
       if (l > 0 || l === -5) return off; // (a valid record whose padding is cut off counts, as before)
+    }
+    return -1;
+  }
+
+  /** Version 2: the offset of the next whole valid frame at or after `from` (8-byte steps, chain not checked), -1 if none. */
+  private findNextFrame(from: number): number {
+    for (let off = align8(from); off + FRAME_HEADER_BYTES <= this.size; off += 8) {
+      if (this.ensure(off, FRAME_HEADER_BYTES) < FRAME_HEADER_BYTES) break;
+      const o = off - this.bufStart;
+      const len = this.dv.getUint32(o, true);
+      if (len < FRAME_HEADER_BYTES + HEADER_BYTES || len > MAX_FRAME || off + len > this.size) continue; // cheap rejects first
+      if (checkFrameHeader(this.dv, o, Number.MAX_SAFE_INTEGER) < 0) continue;
+      const l = this.frameAt(off, -1);
+      if (l > 0 || l === -5) return off;
     }
     return -1;
   }

@@ -2,7 +2,8 @@
  * The shard writer: owns one shard's files and consumes its ring (one per writer thread).
  *
  * Each pass takes everything published since the last one (a Batch, up to maxBatchBytes), writes it
- * with ONE writev of at most two views over the SharedArrayBuffer, zeroes what it consumed, moves
+ * with ONE writev of at most two views over the SharedArrayBuffer (framed: behind a 32-byte frame
+ * header checksummed with the native CRC-32C, one frame per batch), zeroes what it consumed, moves
  * HEAD, and syncs as the SyncClock says: pipelined group commit and flush-behind in the background
  * (SegmentFiles). A roll (size reached, or rotate()) syncs the old segment before the next exists.
  * While idle it sleeps on its doorbell, and fails the shard if a claimed record stays unpublished
@@ -30,6 +31,8 @@ import {
 } from './ring-protocol.js';
 import type { ShardWriterApi, ShardWriterData, StartResult } from './rpc.js';
 import { shardDirName } from './segment.js';
+import { crc32cRange } from './crc-native.js';
+import { F_CRC, finishFrameCrc, FRAME_HEADER_BYTES, frameHeaderCrc, writeFrameHeader } from './frame.js';
 import { Batch } from './writer-batch.js';
 import { WriterCounters } from './writer-counters.js';
 import { SegmentFiles } from './writer-files.js';
@@ -53,6 +56,11 @@ export class ShardWriter {
   private readonly batch: Batch;
   private readonly sync: SyncClock;
   private readonly views: Uint8Array[] = [];
+  /** Framed format version 2: one frame per batch. */
+  private readonly framed: boolean;
+  /** The frame header of the batch being written (format version 2). */
+  private readonly frameHeader = new Uint8Array(FRAME_HEADER_BYTES);
+  private readonly frameView = new DataView(this.frameHeader.buffer);
   /** Ring position (bytes, wraps at 2^32); 0 unless a test starts it elsewhere. */
   private head: number;
   /** Logical bytes made durable. */
@@ -81,7 +89,8 @@ export class ShardWriter {
     const shardDir = path.join(data.dir, shardDirName(data.shard));
     const files = { shardDir, shard: data.shard, format: data.format, faults: data.testFaults };
     this.files = new SegmentFiles(files, this.counters, (t, s) => this.synced(t, s), (e) => this.fail(e), () => Atomics.notify(this.i32, I_SLEEPING));
-    this.batch = new Batch(this.ring, data.format, Math.min(data.maxBatchBytes, this.ring.capacity >>> 1));
+    this.framed = data.format === 'framed' && this.files.version === 2;
+    this.batch = new Batch(this.ring, data.format, Math.min(data.maxBatchBytes, this.ring.capacity >>> 1), data.format === 'framed' && !this.framed);
     this.sync = new SyncClock(data.sync, this.i32);
   }
 
@@ -104,7 +113,7 @@ export class ShardWriter {
       return { ok: false, error: serializeError(e) };
     }
     const t = recovery.tail;
-    if (t) this.files.adopt(t.file, t.size, t.maxSeq);
+    if (t) this.files.adopt(t.file, t.size, t.maxSeq, t.version, t.chainCrc);
     else this.files.maxSeq = recovery.lastSeq;
     this.counters.lastSeq = recovery.lastSeq;
     publishDurable(this.i32, this.ring.b64, this.durable, recovery.lastSeq); // everything recovered is durable
@@ -150,7 +159,20 @@ export class ShardWriter {
     if (files.fd < 0) files.open(b.firstSeq);
     const views = this.views;
     views.length = 0;
-    const total = b.views(views);
+    let total: number;
+    if (this.framed) {
+      // one frame per batch: its header from a preallocated buffer, then the records straight from the ring
+      const fh = this.frameHeader;
+      views.push(fh);
+      const body = b.views(views);
+      writeFrameHeader(this.frameView, 0, files.chain, b.firstSeq, b.entries, body);
+      let crc = frameHeaderCrc(fh, 0);
+      for (let i = 1; i < views.length; i++) crc = crc32cRange(crc, views[i], 0, views[i].length);
+      const stored = finishFrameCrc(crc);
+      this.frameView.setUint32(F_CRC, stored, true);
+      files.chain = stored;
+      total = FRAME_HEADER_BYTES + body;
+    } else total = b.views(views);
     files.write(views, total, b.maxSeq);
     slowDisk(this.data.testFaults);
     if (b.maxSeq > this.counters.lastSeq) this.counters.lastSeq = b.maxSeq;

@@ -1,6 +1,6 @@
 /**
  * One batch of the shard writer: from HEAD, every published record up to the first unpublished one
- * (or maxBatchBytes), padding skipped, CRCs filled in (framed) or payloads compacted (lines), as at
+ * (or maxBatchBytes), padding skipped, records as they are (framed: the writer puts them in one frame) or payloads compacted (lines), as at
  * most two contiguous regions of the ring (two when the batch wraps its end, or a padding record
  * left by a failed append splits it). The regions are then written with one writev.
  */
@@ -26,6 +26,8 @@ export class Batch {
     private readonly ring: RingViews,
     format: 'framed' | 'lines',
     private readonly maxBytes: number,
+    /** Framed format version 1: fill each record's CRC (version 2 checksums the frame instead). */
+    private readonly recordCrcs = false,
   ) {
     this.framed = format === 'framed';
   }
@@ -34,6 +36,7 @@ export class Batch {
   collect(head: number, tail: number): number {
     const { i32, u8, mask } = this.ring;
     const framed = this.framed;
+    const recordCrcs = this.recordCrcs;
     let pos = head;
     let nRegions = 0;
     let regionEnd = -1;
@@ -65,8 +68,8 @@ export class Batch {
       // a shard's records are in sequence order: only the first and the last of a batch are read
       if (firstSeq < 0) firstSeq = seqOf(i32, off);
       if (framed) {
-        lastIdx = idx;
-        i32[(off + H_CRC) >> 2] = recordCrcAligned(u8, i32, off, len) | 0;
+        lastIdx = idx; // format 2: the record goes to the file as it is (its CRC word zero: the frame carries the CRC)
+        if (recordCrcs) i32[(off + H_CRC) >> 2] = recordCrcAligned(u8, i32, off, len) | 0;
       } else {
         maxSeq = seqOf(i32, off); // before compaction can overwrite this header
         const n = len - HEADER_BYTES;

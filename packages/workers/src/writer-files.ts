@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Format } from './record-layout.js';
 import type { TestFaults } from './rpc.js';
-import { encodeSegmentHeader, fsyncDir, SEGMENT_HEADER_BYTES, segmentFileName } from './segment.js';
+import { encodeSegmentHeader, fsyncDir, SEGMENT_HEADER_CRC_V2, SEGMENT_VERSION, segmentFileName, segmentHeaderBytes } from './segment.js';
 import type { WriterCounters } from './writer-counters.js';
 import { injectFault } from './writer-faults.js';
 
@@ -39,6 +39,10 @@ export class SegmentFiles {
   /** A background fdatasync is in flight. */
   syncing = false;
   syncDone: Promise<void> = Promise.resolve();
+  /** The crc field of the open segment's last frame (its header's CRC before the first): the next frame's prevCrc. */
+  chain = 0;
+  /** The format version of the segments this writer creates (framed). */
+  readonly version: number;
   private readonly headerBytes: number;
 
   constructor(
@@ -48,7 +52,8 @@ export class SegmentFiles {
     private readonly failed: (e: unknown) => void,
     private readonly wakeSelf: () => void,
   ) {
-    this.headerBytes = cfg.format === 'framed' ? SEGMENT_HEADER_BYTES : 0;
+    this.version = cfg.faults?.segmentVersion ?? (process.env.SHARDLOG_TEST_SEGMENT_VERSION === '1' ? 1 : SEGMENT_VERSION);
+    this.headerBytes = cfg.format === 'framed' ? segmentHeaderBytes(this.version) : 0;
   }
 
   /** The open segment holds no record (only its header): a crash cut all of them. */
@@ -56,8 +61,15 @@ export class SegmentFiles {
     return this.fd >= 0 && this.size <= this.headerBytes;
   }
 
-  /** Append to the last segment recovery kept (`maxSeq` its highest seq). */
-  adopt(file: string, size: number, maxSeq: number): void {
+  /**
+   * Append to the last segment recovery kept (`maxSeq` its highest seq, `chain` its last frame's crc).
+   * A segment of another format version (version 1, from an older build) or one whose chain is
+   * unknown (-1) is not appended to: the next batch starts a new segment.
+   */
+  adopt(file: string, size: number, maxSeq: number, version = SEGMENT_VERSION, chain = -1): void {
+    this.maxSeq = maxSeq;
+    if (this.cfg.format === 'framed' && (version !== this.version || (version === 2 && chain === -1))) return;
+    this.chain = chain;
     this.fd = fs.openSync(file, 'a');
     this.size = size;
     this.maxSeq = maxSeq;
@@ -70,12 +82,13 @@ export class SegmentFiles {
     this.fd = fs.openSync(path.join(shardDir, segmentFileName(firstSeq, format)), 'wx');
     this.size = 0;
     if (format === 'framed') {
-      const h = encodeSegmentHeader({ version: 1, shard, firstSeq, prevMaxSeq: this.maxSeq });
+      const h = encodeSegmentHeader({ version: this.version, shard, firstSeq, prevMaxSeq: this.maxSeq });
+      if (this.version === 2) this.chain = new DataView(h.buffer, h.byteOffset).getUint32(SEGMENT_HEADER_CRC_V2, true);
       injectFault(faults, 'write', this.counters.writev + 1);
       fs.writeSync(this.fd, h);
-      this.size = SEGMENT_HEADER_BYTES;
-      this.counters.fileBytes += SEGMENT_HEADER_BYTES;
-      this.unsynced += SEGMENT_HEADER_BYTES;
+      this.size = h.length;
+      this.counters.fileBytes += h.length;
+      this.unsynced += h.length;
     }
     // The new file's header and its directory entry are synced at the next sync point, before anything
     // in it is acknowledged (a crash before that leaves a last segment with a zero header, which

@@ -8,12 +8,16 @@
  * to the end (pages never flushed), random garbage from a random byte to the end, or a zeroed hole of
  * whole records with later records still intact (an unflushed hole: recovery cuts at the hole).
  *
- * 'synced' flips one byte inside an acknowledged record that has a valid record after it. That is
+ * Damage goes by units of durability: records in format version 1, whole frames in version 2 (a
+ * frame is written, synced and cut whole: "past the last acknowledged record" means past the end of
+ * the frame holding it).
+ *
+ * 'synced' flips one byte inside an acknowledged record that has a valid record (frame) after it. That is
  * corruption of synced data, which shardlog cannot repair: the run expects it to be reported loudly
  * (CorruptLogError from openLog's recovery, or from readLog for an older segment), never silently cut.
  */
 import * as fs from 'node:fs';
-import { align8, HEADER_BYTES, listSegments, SEGMENT_HEADER_BYTES, SegmentScanner, TYPE_UTF8, type SegmentRef } from '@shardlog/workers';
+import { HEADER_BYTES, listSegments, segmentHeaderBytes, SegmentScanner, TYPE_UTF8, type SegmentRef } from '@shardlog/workers';
 import type { Payloads } from './payload.js';
 import type { Rng } from './prng.js';
 import type { TearMode } from './options.js';
@@ -36,26 +40,40 @@ interface Scan {
   shard: number;
   file: string;
   size: number;
-  /** Start offsets of the whole valid records, in order, and their aligned ends. */
+  /** Start offsets of the whole valid units (records, or frames in version 2), in order, and their aligned ends. */
   starts: number[];
   ends: number[];
+  /** Does the unit hold an acknowledged record? */
   acked: boolean[];
+  /** A record of each unit (an acknowledged one if any): its start and unpadded end, for a flip. */
+  recStarts: number[];
+  recEnds: number[];
   ackedEnd: number;
 }
 
 function scanSegment(seg: SegmentRef, gen: Payloads, ackCount: (producer: number) => number): Scan {
   const { shard, file } = seg;
   const sc = new SegmentScanner(seg, { last: true });
-  const s: Scan = { shard, file, size: sc.bytes, starts: [], ends: [], acked: [], ackedEnd: SEGMENT_HEADER_BYTES };
+  const s: Scan = { shard, file, size: sc.bytes, starts: [], ends: [], acked: [], recStarts: [], recEnds: [], ackedEnd: segmentHeaderBytes(sc.version) };
   try {
     while (sc.next()) {
       const d = gen.check(sc.payload(), sc.type === TYPE_UTF8);
       const acked = d.producer >= 0 && d.index < ackCount(d.producer);
-      const end = sc.offset + align8(sc.length);
-      s.starts.push(sc.offset);
-      s.ends.push(end);
-      s.acked.push(acked);
-      if (acked) s.ackedEnd = end;
+      const n = s.starts.length;
+      if (n === 0 || s.starts[n - 1] !== sc.unitStart) {
+        s.starts.push(sc.unitStart);
+        s.ends.push(sc.unitEnd);
+        s.acked.push(false);
+        s.recStarts.push(sc.offset);
+        s.recEnds.push(sc.offset + sc.length);
+      }
+      const u = s.starts.length - 1;
+      if (acked && !s.acked[u]) {
+        s.acked[u] = true;
+        s.recStarts[u] = sc.offset;
+        s.recEnds[u] = sc.offset + sc.length;
+      }
+      if (acked) s.ackedEnd = sc.unitEnd;
     }
   } finally {
     sc.close();
@@ -128,15 +146,11 @@ function tearSynced(dir: string, shards: number, lastScans: Scan[], gen: Payload
   }
   if (!hit) return { mode: 'synced', applied: false, note: 'no acknowledged record with a record after it to corrupt' };
   const { s, i } = hit;
-  const start = s.starts[i] + HEADER_BYTES;
-  const end = s.ends[i];
-  // the record's real end (without padding) is where its length says
-  const hdr = Buffer.alloc(4);
+  // a byte of the acknowledged record's payload (its real end, without padding, is where its length says)
+  const start = s.recStarts[i] + HEADER_BYTES;
   const fd = fs.openSync(s.file, 'r+');
   try {
-    fs.readSync(fd, hdr, 0, 4, s.starts[i]);
-    const len = hdr.readInt32LE(0);
-    const at = rng.int(start, Math.min(end, s.starts[i] + len) - 1);
+    const at = rng.int(start, s.recEnds[i] - 1);
     const b = Buffer.alloc(1);
     fs.readSync(fd, b, 0, 1, at);
     b[0] ^= 1 << rng.int(0, 7);
