@@ -31,6 +31,7 @@ import {
   type SerializedError,
   type ShardRecovery,
   type ShardWriterData,
+  zeroKeyRing,
 } from '@shardlog/workers';
 import { acquireLock } from './lock.js';
 import { asOpenError, prepareLogDir } from './log-dir.js';
@@ -332,15 +333,18 @@ export async function openLog(options: OpenOptions): Promise<Log> {
         maxBatchBytes: o.maxBatchBytes,
         skipCorrupt: o.skipCorrupt,
         testFaults: o.testFaults,
+        encryption: o.encryption ? { keyId: o.encryption.keyId!, keys: Object.fromEntries(o.encryption.keys), logId: manifest.id } : undefined,
       };
       started.push(spawnWriter(wd));
     }
     const recovery = await writersStarted(started, verified);
+    zeroKeyRing(o.encryption); // each writer holds its own copy
     initSeq(g32, firstSeq(o.format, recovery));
     Atomics.store(g32, G_STATE, STATE_RUNNING);
     const handle: ProducerHandle = { rings, global, format: o.format, onFull: o.onFull, firstShard: 0 };
     return new Log(handle, dir, started, recovery, release, o.flushOnExit, manifest.id);
   } catch (e) {
+    zeroKeyRing(o.encryption);
     await Promise.all(started.map((s) => s.worker.terminate()));
     release();
     throw asOpenError(e, dir);

@@ -3,7 +3,7 @@
  * and nothing is created on disk.
  */
 import { availableParallelism } from 'node:os';
-import { InvalidArgumentError, isPowerOfTwo, MAX_RING_BYTES, MAX_SHARDS, MIN_RING_BYTES, type SyncPolicy, type TestFaults } from '@shardlog/workers';
+import { InvalidArgumentError, isPowerOfTwo, resolveEncryption, type EncryptionOptions, type KeyRing, MAX_RING_BYTES, MAX_SHARDS, MIN_RING_BYTES, type SyncPolicy, type TestFaults } from '@shardlog/workers';
 
 export type SyncOption = 'none' | 'batch' | { everyMs: number } | { everyBytes: number };
 
@@ -51,6 +51,12 @@ export interface OpenOptions {
    * destination's `signals` for a drain on SIGTERM.
    */
   flushOnExit?: boolean;
+  /**
+   * Encryption at rest (README "Encryption at rest"): every batch frame of new segments is sealed
+   * with AES-256-GCM under a key derived from keys[keyId]; every key in `keys` (32 bytes each, ids of
+   * 1 to 16 characters [A-Za-z0-9._-]) can open older segments. Framed format only.
+   */
+  encryption?: EncryptionOptions;
   /** @internal Fault injection for tests. */
   testFaults?: TestFaults;
 }
@@ -69,9 +75,11 @@ export interface ResolvedOptions {
   flushOnExit: boolean;
   testFaults?: TestFaults;
   verify: 'tail' | 'all';
+  /** Private copies of the keys: zeroed once the writers have theirs. */
+  encryption: KeyRing | undefined;
 }
 
-const KNOWN = new Set(['dir', 'shards', 'ringBytes', 'sync', 'segmentBytes', 'onFull', 'format', 'maxBatchBytes', 'skipCorrupt', 'stallTimeoutMs', 'flushOnExit', 'testFaults', 'verify']);
+const KNOWN = new Set(['dir', 'shards', 'ringBytes', 'sync', 'segmentBytes', 'onFull', 'format', 'maxBatchBytes', 'skipCorrupt', 'stallTimeoutMs', 'flushOnExit', 'testFaults', 'verify', 'encryption']);
 
 export function defaultShards(): number {
   return Math.max(1, Math.min(8, availableParallelism() - 1));
@@ -108,5 +116,8 @@ export function resolveOptions(o: OpenOptions): ResolvedOptions {
   if (verify !== 'tail' && verify !== 'all') throw new InvalidArgumentError(`option verify must be 'tail' or 'all', got ${JSON.stringify(verify)}`);
   const stallTimeoutMs = o.stallTimeoutMs === undefined ? 30_000 : int('stallTimeoutMs', o.stallTimeoutMs, 10, 2 ** 31 - 1);
   if (o.flushOnExit !== undefined && typeof o.flushOnExit !== 'boolean') throw new InvalidArgumentError('option flushOnExit must be a boolean');
-  return { flushOnExit: o.flushOnExit ?? true, dir: o.dir, shards, ringBytes, sync, segmentBytes, onFull, format, maxBatchBytes, skipCorrupt: o.skipCorrupt ?? false, stallTimeoutMs, testFaults: o.testFaults, verify };
+  const encryption = o.encryption === undefined ? undefined : resolveEncryption(o.encryption, true);
+  if (encryption && format !== 'framed') throw new InvalidArgumentError("option encryption needs format 'framed' (lines segments are plain text for log tools)");
+  if (encryption && o.testFaults?.segmentVersion === 1) throw new InvalidArgumentError('option encryption needs segment format version 2');
+  return { encryption, flushOnExit: o.flushOnExit ?? true, dir: o.dir, shards, ringBytes, sync, segmentBytes, onFull, format, maxBatchBytes, skipCorrupt: o.skipCorrupt ?? false, stallTimeoutMs, testFaults: o.testFaults, verify };
 }

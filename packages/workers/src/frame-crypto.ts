@@ -86,11 +86,24 @@ class FrameChain {
   protected readonly nonce = Buffer.alloc(GCM_NONCE_BYTES);
   protected readonly aad = Buffer.alloc(AAD_HEAD + SEGMENT_HEADER_V2_BYTES);
   protected aadLength = AAD_HEAD + SEGMENT_HEADER_V2_BYTES;
+  /** The AAD tail before the last advance (one step back: a reader reading the same frame again). */
+  private readonly prevTail = Buffer.alloc(SEGMENT_HEADER_V2_BYTES);
+  private prevLength = 0;
 
   constructor(key: KeyObject, segmentHeader: Uint8Array) {
     if (segmentHeader.length < SEGMENT_HEADER_V2_BYTES) throw new RangeError('segment header v2 is 80 bytes');
     this.key = key;
     this.aad.set(segmentHeader.subarray(0, SEGMENT_HEADER_V2_BYTES), AAD_HEAD);
+  }
+
+  /** Undo the last advance (the frame will be opened again); false if there is none to undo. */
+  back(): boolean {
+    if (this.prevLength === 0) return false;
+    this.aad.set(this.prevTail.subarray(0, this.prevLength - AAD_HEAD), AAD_HEAD);
+    this.aadLength = this.prevLength;
+    this.prevLength = 0;
+    this.index--;
+    return true;
   }
 
   /** Frames sealed or opened so far (the next frame's index). */
@@ -110,6 +123,8 @@ class FrameChain {
 
   /** After a frame: its tag becomes the next frame's AAD tail. */
   protected advance(tag: Uint8Array): void {
+    this.prevTail.set(this.aad.subarray(AAD_HEAD, this.aadLength));
+    this.prevLength = this.aadLength;
     this.aad.set(tag, AAD_HEAD);
     this.aadLength = AAD_HEAD + GCM_TAG_BYTES;
     this.index++;
@@ -119,6 +134,7 @@ class FrameChain {
   dispose(): void {
     this.key = undefined;
     this.aad.fill(0);
+    this.prevTail.fill(0);
     this.nonce.fill(0);
   }
 }

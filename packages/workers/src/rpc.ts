@@ -57,5 +57,14 @@ export interface ShardWriterData {
   segmentBytes: number;
   maxBatchBytes: number;
   skipCorrupt: boolean;
+  /** Encryption at rest: new segments are sealed under keys[keyId]; every key may open old ones. */
+  encryption?: WriterEncryption;
   testFaults?: TestFaults;
+}
+
+export interface WriterEncryption {
+  keyId: string;
+  keys: Record<string, Uint8Array>;
+  /** The log's id (manifest `id`): segment keys are bound to it. */
+  logId: string;
 }
