@@ -2,6 +2,7 @@
  * openLog and the Log: starts one writer thread per shard, recovers, and hands out producers.
  * The Log is itself the main thread's producer (append/appendMany/durable come from Producer).
  */
+import type { ReadKeys } from './reader.js';
 import {
   B_BATCHES,
   B_DURABLE,
@@ -116,6 +117,9 @@ export class Log extends Producer {
   private exitSyncMs = 10_000;
 
   /** @internal use openLog */
+  /** @internal An encrypted log: the keys follow() opens segments with (zeroed at close). */
+  readKeys: ReadKeys | undefined;
+
   constructor(handle: ProducerHandle, dir: string, shards: ShardHandle[], recovery: ShardRecovery[], release: () => void, flushOnExit = true, id = '') {
     super(handle);
     this.handle = handle;
@@ -266,6 +270,7 @@ export class Log extends Producer {
     for (const e of results) if (e && !firstError) firstError = e;
     await Promise.all(this.shardHandles.map((s) => s.worker.terminate()));
     this.release();
+    zeroKeyRing(this.readKeys?.keys);
     if (firstError) {
       Atomics.store(this.g32, G_STATE, STATE_FAILED);
       if (!this.failureCause) this.failureCause = firstError;
@@ -296,7 +301,7 @@ export class Log extends Producer {
     const fromSeq = options.fromSeq ?? this.nextSeq;
     if (!Number.isSafeInteger(fromSeq) || fromSeq < 0) throw new InvalidArgumentError(`fromSeq must be a non-negative integer, got ${String(fromSeq)}`);
     this.assertOpen();
-    const src = { dir: this.dir, rings: this.handle.rings, global: this.handle.global, nextSeq: () => this.nextSeq, failure: () => this.failure };
+    const src = { dir: this.dir, rings: this.handle.rings, global: this.handle.global, nextSeq: () => this.nextSeq, failure: () => this.failure, keys: this.readKeys };
     return followLog(src, fromSeq);
   }
 }
@@ -338,11 +343,13 @@ export async function openLog(options: OpenOptions): Promise<Log> {
       started.push(spawnWriter(wd));
     }
     const recovery = await writersStarted(started, verified);
-    zeroKeyRing(o.encryption); // each writer holds its own copy
+
     initSeq(g32, firstSeq(o.format, recovery));
     Atomics.store(g32, G_STATE, STATE_RUNNING);
     const handle: ProducerHandle = { rings, global, format: o.format, onFull: o.onFull, firstShard: 0 };
-    return new Log(handle, dir, started, recovery, release, o.flushOnExit, manifest.id);
+    const log = new Log(handle, dir, started, recovery, release, o.flushOnExit, manifest.id);
+    if (o.encryption) log.readKeys = { keys: o.encryption, logId: manifest.id }; // for follow(); zeroed at close
+    return log;
   } catch (e) {
     zeroKeyRing(o.encryption);
     await Promise.all(started.map((s) => s.worker.terminate()));

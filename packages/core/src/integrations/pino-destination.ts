@@ -19,6 +19,7 @@ import { EntryTooLargeError, InvalidArgumentError, LogClosedError, RingFullError
 import { openLog, type Log } from '../log.js';
 import { appendInPieces } from '../producer.js';
 import { resolveOptions, type OpenOptions } from '../options.js';
+import { zeroKeyRing } from '@shardlog/workers';
 import { registerExitFlush, unregisterExitFlush, type ExitFlushTarget } from './exit-flush.js';
 
 export interface ShardlogDestinationOptions extends Partial<Omit<OpenOptions, 'format'>> {
@@ -82,9 +83,9 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
       this.opening = Promise.resolve(log);
       process.nextTick(() => this.emit('ready'));
     } else {
-      const format = open.format ?? 'lines';
+      const format = open.format ?? (open.encryption ? 'framed' : 'lines'); // encrypted logs are framed
       const openOptions = { ...open, format, flushOnExit } as OpenOptions;
-      resolveOptions(openOptions); // bad options throw here, not later as an 'error' event
+      zeroKeyRing(resolveOptions(openOptions).encryption); // bad options throw here, not later as an 'error' event
       this.framed = format === 'framed';
       this.ownsLog = closeLog ?? true;
       this.opening = openLog(openOptions).then(
