@@ -37,3 +37,4 @@ export type { RetentionResult, RemovedSegment } from './retention.js';
 export type { SegmentCheck, VerifyIssue, Manifest } from '@shardlog/workers';
 export { readHolds, writeHold, removeHold, holdFile, heldSeqs, HOLDS_DIR, type Hold } from './holds.js';
 export { readKeyFile, parseKeyFile, keysFromFileOrEnv, KEY_FILE_ENV } from './key-file.js';
+export { rekeyLog, type RekeyOptions, type RekeyResult } from './rekey.js';
