@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
-import { KeyError, openLog, readKeysOf, readLogSync, shardlogDestination, ShardCursor, type LogEntry } from '@shardlog/core';
+import { KeyError, openLog, readKeysOf, readLogSync, shardlogDestination, ShardCursor, verifyLog, type LogEntry } from '@shardlog/core';
 import { logDir, runCli, tmpDir } from './helpers.js';
 
 const key = (): Uint8Array => Uint8Array.from(randomBytes(32));
@@ -94,5 +94,38 @@ describe('readers of an encrypted log', () => {
     expect(c.code).toBe(1);
     expect(c.stderr).toContain('ERR_SHARDLOG_KEY');
     expect(c.stderr).toContain('"k1"');
+  });
+});
+
+describe('verify of an encrypted log', () => {
+  it('checks every tag with the keys; without them each encrypted segment is a key issue, not garbage', async () => {
+    const { dir, k1 } = await encryptedLog(200);
+    for (const threads of [0, 2]) {
+      const ok = await verifyLog({ dir, threads, encryption: { keys: { k1 } } });
+      expect(ok.errors).toEqual([]);
+      expect(ok.records).toBe(200);
+    }
+    const nokey = await verifyLog({ dir, threads: 0 });
+    expect(nokey.ok).toBe(false);
+    expect(nokey.errors.length).toBeGreaterThan(0);
+    expect(nokey.errors.every((e) => e.reason.includes('key "k1": the segment is encrypted and no keys were given'))).toBe(true);
+    const cli = await runCli(['verify', dir]);
+    expect(cli.code).toBe(1);
+  });
+
+  it("openLog({ verify: 'all' }) checks older encrypted segments with the log's keys", async () => {
+    const dir = logDir();
+    const k1 = key();
+    const enc = { keys: { k1 }, keyId: 'k1' };
+    for (let r = 0; r < 3; r++) {
+      const log = await openLog({ dir, shards: 1, encryption: enc, verify: 'all' });
+      for (let i = 0; i < 30; i++) log.append(`r${r} ${i}`);
+      await log.close();
+    }
+    const log = await openLog({ dir, shards: 1, encryption: enc, verify: 'all' });
+    expect(log.recovery[0]!.segmentsScanned).toBeGreaterThan(1);
+    await log.close();
+    const e = await openLog({ dir, shards: 1, encryption: { keys: { k1: key() }, keyId: 'k1' }, verify: 'all' }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(KeyError);
   });
 });

@@ -320,7 +320,7 @@ export async function openLog(options: OpenOptions): Promise<Log> {
   try {
     const manifest = manifestAtOpen(dir, o.format, o.shards);
     const shards = manifest.shards;
-    const verified = o.verify === 'all' && o.format === 'framed' ? await verifyBeforeOpen(dir, shards, o.skipCorrupt) : undefined;
+    const verified = o.verify === 'all' && o.format === 'framed' ? await verifyBeforeOpen(dir, shards, o.skipCorrupt, o.encryption && { keys: o.encryption, logId: manifest.id }) : undefined;
     const global = new SharedArrayBuffer(GLOBAL_BYTES);
     const g32 = new Int32Array(global);
     const rings: SharedArrayBuffer[] = [];
