@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CorruptLogError, openLog, verifyLog } from '@shardlog/core';
+import { CorruptLogError, openLog, ShardCursor, verifyLog } from '@shardlog/core';
 import {
   checkFrame,
   crc32c,
@@ -24,7 +24,7 @@ import {
   recoverShard,
   SEGMENT_HEADER_BYTES,
 } from '@shardlog/workers';
-import { copyDir, flipByte, logDir, readAll, records, runModule, segmentFiles, tmpDir, writeLog, type RecordAt } from './helpers.js';
+import { copyDir, flipByte, logDir, readAll, records, runCli, runModule, segmentFiles, tmpDir, writeLog, type RecordAt } from './helpers.js';
 
 /** The frames of a segment, from helpers.records: [start, end) and the records each holds. */
 function frames(file: string): { start: number; end: number; recs: RecordAt[] }[] {
@@ -36,11 +36,17 @@ function frames(file: string): { start: number; end: number; recs: RecordAt[] }[
   return out;
 }
 
-/** A one-shard log whose last segment holds several frames (small batches: writeLog waits every 10 entries). */
+/**
+ * A one-shard log over several segments whose last segment holds at least 6 frames (small batches:
+ * writeLog waits for the writer every 10 entries).
+ */
 async function base(): Promise<{ dir: string; expected: { seq: number; text: string }[] }> {
   const dir = logDir();
   const w = await writeLog(dir, 300, { shards: 1, segmentBytes: 8192 });
-  return { dir, expected: w.seqs.map((seq) => ({ seq, text: w.bySeq.get(seq)! })) };
+  const w2 = await writeLog(dir, 60, { shards: 1, segmentBytes: 1 << 20 }, 1);
+  const expected = [...w.seqs.map((seq) => ({ seq, text: w.bySeq.get(seq)! })), ...w2.seqs.map((seq) => ({ seq, text: w2.bySeq.get(seq)! }))];
+  expect(frames(segmentFiles(dir).at(-1)!).length).toBeGreaterThanOrEqual(6);
+  return { dir, expected };
 }
 
 function fresh(from: string): string {
@@ -243,6 +249,100 @@ describe('format 2: corruption', () => {
   }
 });
 
+describe('shardlog verify on format 2', () => {
+  it('exits 0 on a sound log, 1 on a bad frame CRC and on a chain break, naming file and offset', async () => {
+    const dir = logDir();
+    await writeLog(dir, 300, { shards: 2, segmentBytes: 4096 });
+    const ok = await runCli(['verify', dir]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/2 shards, \d+ segments, 300 records/);
+    const f = segmentFiles(dir, 1)[0];
+    const fr = frames(f);
+    expect(fr.length).toBeGreaterThan(2);
+    const orig = fs.readFileSync(f);
+    flipByte(f, fr[1].recs[0].offset + 18);
+    const bad = await runCli(['verify', dir]);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain(`CORRUPT: ${f} at offset ${fr[1].start}: frame checksum mismatch; valid frames resume at offset ${fr[2].start}`);
+    // frames 1 and 2 swapped: each is whole, the chain is not
+    const swapped = Buffer.concat([orig.subarray(0, fr[1].start), orig.subarray(fr[2].start, fr[2].end), orig.subarray(fr[1].start, fr[1].end), orig.subarray(fr[2].end)]);
+    fs.writeFileSync(f, swapped);
+    const chain = await runCli(['verify', dir, '--json', '--threads', '0']);
+    expect(chain.code).toBe(1);
+    const json = JSON.parse(chain.stdout);
+    expect(json).toMatchObject({ ok: false, records: 300 });
+    // each frame out of place is named: the one now at frame 1's place, then frame 1 after it
+    expect(json.errors.slice(0, 2)).toEqual([
+      expect.objectContaining({ file: f, offset: fr[1].start, reason: expect.stringMatching(/^frame does not follow the previous frame/) }),
+      expect.objectContaining({ file: f, offset: fr[1].start + (fr[2].end - fr[2].start) }),
+    ]);
+  });
+});
+
+describe("format 2: follow's cursor", () => {
+  it('stays on a half-written frame (not an error), reads on when it is whole, and names a corrupt one via diagnose()', async () => {
+    const { dir } = await base();
+    const file = segmentFiles(dir).at(-1)!;
+    const fr = frames(file);
+    const orig = fs.readFileSync(file);
+    const half = fr[2];
+    fs.writeFileSync(file, orig.subarray(0, half.start + 40)); // frame 2 half written
+    const c = new ShardCursor(dir, 0, 0);
+    const seqs: number[] = [];
+    for (let e = c.next(Number.MAX_SAFE_INTEGER, 0); e; e = c.next(Number.MAX_SAFE_INTEGER, 0)) seqs.push(e.seq);
+    const whole = [...fr[0].recs, ...fr[1].recs].map((r) => r.seq);
+    expect(seqs.slice(-whole.length)).toEqual(whole); // (the older segments' entries first)
+    expect(seqs.at(-1)).toBe(whole.at(-1));
+    expect(c.stuck).toMatchObject({ file, offset: half.start, reason: 'frame runs past the end of the file' });
+    expect(c.diagnose()).toBeUndefined();
+    fs.writeFileSync(file, orig); // the writer finished it
+    const rest: number[] = [];
+    for (let e = c.next(Number.MAX_SAFE_INTEGER, 0); e; e = c.next(Number.MAX_SAFE_INTEGER, 0)) rest.push(e.seq);
+    expect(rest[0]).toBe(half.recs[0].seq);
+    expect(c.stuck).toBeUndefined();
+    c.close();
+
+    const b = Buffer.from(orig);
+    b[fr[1].recs[0].offset + 20] ^= 1;
+    fs.writeFileSync(file, b);
+    const d = new ShardCursor(dir, 0, 0);
+    while (d.next(Number.MAX_SAFE_INTEGER, 0));
+    expect(d.stuck).toMatchObject({ file, offset: fr[1].start });
+    expect(d.diagnose()).toMatchObject({ code: 'ERR_SHARDLOG_CORRUPT', file, offset: fr[1].start });
+    d.close();
+  });
+});
+
+describe('format 2: large records', () => {
+  it('a 6 MiB record (a frame larger than a scan chunk): read back, recovered, verified; a flipped byte in it is found', async () => {
+    const dir = logDir();
+    const log = await openLog({ dir, shards: 1, ringBytes: 16 << 20 });
+    const big = Buffer.alloc(6 << 20, 0x61);
+    big[123456] = 0x62;
+    log.append('before');
+    await log.durable();
+    log.append(big);
+    await log.durable();
+    log.append('after');
+    await log.close();
+    const got = readAll(dir);
+    expect(got.map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(Buffer.from(got[1].text, 'latin1').equals(big)).toBe(true);
+    const again = await openLog({ dir });
+    expect(again.recovery[0]).toMatchObject({ records: 3, lastSeq: 3, bytesCut: 0 });
+    await again.close();
+    expect(await verifyLog({ dir, threads: 0 })).toMatchObject({ ok: true, records: 3 });
+    const file = segmentFiles(dir)[0];
+    const fr = frames(file);
+    const inBig = fr.find((f) => f.recs.some((r) => r.seq === 2))!;
+    expect(fr.indexOf(inBig)).toBeLessThan(fr.length - 1); // 'after' is in a later frame
+    flipByte(file, inBig.recs.find((r) => r.seq === 2)!.offset + 5_000_000);
+    expect(() => readAll(dir)).toThrow(expect.objectContaining({ code: 'ERR_SHARDLOG_CORRUPT', file, offset: inBig.start }));
+    const v = await verifyLog({ dir, threads: 0 });
+    expect(v.errors).toEqual([expect.objectContaining({ file, offset: inBig.start, reason: expect.stringMatching(/^frame checksum mismatch; valid frames resume at offset/) })]);
+  });
+});
+
 describe('format 1 and 2 in one log', () => {
   it('version-1 segments, then version-2 segments after a reopen: all read back, recover and verify', async () => {
     const dir = logDir();
@@ -263,6 +363,25 @@ describe('format 1 and 2 in one log', () => {
     const log = await openLog({ dir, verify: 'all' });
     expect(log.recovery.map((r) => r.lastSeq)).toEqual([0, 1].map((s) => Math.max(...readAll(dir).filter((x) => x.shard === s).map((x) => x.seq))));
     await log.close();
+  });
+});
+
+describe('format 1 to 2: an empty version-1 last segment', () => {
+  it('(its header only, named for the next seq) is replaced by a version-2 segment of the same name; nothing is lost', async () => {
+    const dir = logDir();
+    const w = await writeLog(dir, 50, { shards: 1, testFaults: { segmentVersion: 1 } });
+    const last = Math.max(...w.seqs);
+    const empty = path.join(dir, '000', String(last + 1).padStart(20, '0') + '.wal');
+    fs.writeFileSync(empty, encodeSegmentHeader({ version: 1, shard: 0, firstSeq: last + 1, prevMaxSeq: last }));
+    const log = await openLog({ dir });
+    const seq = log.append('first in format 2');
+    await log.close();
+    expect(seq).toBe(last + 1);
+    expect(fs.readFileSync(empty).readUInt16LE(8)).toBe(2);
+    const got = readAll(dir);
+    expect(got).toHaveLength(51);
+    expect(got.at(-1)).toMatchObject({ seq: last + 1, text: 'first in format 2' });
+    expect(await verifyLog({ dir })).toMatchObject({ ok: true, records: 51 });
   });
 });
 

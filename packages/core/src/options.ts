@@ -26,7 +26,7 @@ export interface OpenOptions {
   onFull?: 'wait' | 'throw';
   /** 'framed' (default): length + CRC-32C + seq records. 'lines': raw newline-terminated text, for log tools. */
   format?: 'framed' | 'lines';
-  /** Most bytes one writev takes from the ring. Default 4 MiB (capped at half the ring). */
+  /** Most bytes one writev takes from the ring. Default 1 MiB: a batch that stays in L2 is checksummed and written faster (docs/BENCHMARKS.md) (capped at half the ring). */
   maxBatchBytes?: number;
   /** Recovery: skip corrupt records before the tail (counted in log.recovery) instead of refusing to open. */
   skipCorrupt?: boolean;
@@ -110,7 +110,7 @@ export function resolveOptions(o: OpenOptions): ResolvedOptions {
   if (onFull !== 'wait' && onFull !== 'throw') throw new InvalidArgumentError(`option onFull must be 'wait' or 'throw', got ${JSON.stringify(onFull)}`);
   const format = o.format ?? 'framed';
   if (format !== 'framed' && format !== 'lines') throw new InvalidArgumentError(`option format must be 'framed' or 'lines', got ${JSON.stringify(format)}`);
-  const maxBatchBytes = o.maxBatchBytes === undefined ? 4 * 1024 * 1024 : int('maxBatchBytes', o.maxBatchBytes, 4096, MAX_RING_BYTES);
+  const maxBatchBytes = o.maxBatchBytes === undefined ? 1024 * 1024 : int('maxBatchBytes', o.maxBatchBytes, 4096, MAX_RING_BYTES);
   if (o.skipCorrupt !== undefined && typeof o.skipCorrupt !== 'boolean') throw new InvalidArgumentError('option skipCorrupt must be a boolean');
   const verify = o.verify ?? 'tail';
   if (verify !== 'tail' && verify !== 'all') throw new InvalidArgumentError(`option verify must be 'tail' or 'all', got ${JSON.stringify(verify)}`);

@@ -27,8 +27,8 @@ export const F_BODY = 28;
 /** Frame flag: the body is AES-256-GCM ciphertext followed by its 16-byte tag. */
 export const FRAME_FLAG_ENCRYPTED = 1;
 export const FRAME_TAG_BYTES = 16;
-/** The largest frame a reader accepts (a batch is at most half a ring, rings at most 1 GiB). */
-export const MAX_FRAME = 0x40000000;
+/** The largest frame a reader accepts (a batch is at most half a ring plus one record of at most half a ring; rings at most 1 GiB). */
+export const MAX_FRAME = 0x7fffffff;
 
 /** Why bytes at a frame boundary are not a valid frame (negative codes of checkFrameHeader / checkFrame). */
 export const FRAME_SHORT = -1;

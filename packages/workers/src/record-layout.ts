@@ -10,7 +10,8 @@
  *
  *  length     header + payload bytes (unpadded); in the ring 0 = claimed, not yet published, and
  *             < 0 = padding record of -length bytes (skipped by the writer, never written)
- *  crc        masked CRC-32C of bytes [0,4) then [8, length), filled by the writer
+ *  crc        format version 1: masked CRC-32C of bytes [0,4) then [8, length), filled by the writer;
+ *             version 2: zero (the frame carries the CRC, frame.ts)
  *  seqLo      low 32 bits of the sequence number
  *  seqHi/type bits 0..20: high bits of the sequence number; bits 24..31: type (TYPE_*)
  *

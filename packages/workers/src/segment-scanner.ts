@@ -419,7 +419,7 @@ export class SegmentScanner {
     }
     if (fault === 'bad-chain') {
       // a whole frame, checksum good, out of place: never a torn write, always damage; read on from it
-      return { kind: 'corrupt', offset: off, bytes: 0, resumeAt: off, reason: reason(fault, ` (at offset ${off})`, true) };
+      return { kind: 'corrupt', offset: off, bytes: 0, resumeAt: off, reason: reason(fault, '', true) };
     }
     const next = this.findNextValid(off + 8);
     const size = this.size;

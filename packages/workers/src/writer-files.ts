@@ -70,14 +70,21 @@ export class SegmentFiles {
   /**
    * Append to the last segment recovery kept (`maxSeq` its highest seq, `chain` its last frame's crc).
    * A segment of another format version (version 1, from an older build) or one whose chain is
-   * unknown (-1) is not appended to: the next batch starts a new segment.
+   * unknown (-1) is not appended to: the next batch starts a new segment (and an empty one is removed).
    */
   adopt(file: string, size: number, maxSeq: number, version = SEGMENT_VERSION, chain = -1): void {
     this.maxSeq = maxSeq;
     // An encrypted log never appends to a segment it did not create in this open: recovery may have
     // cut frames whose nonces (frame indexes) would be used again for other plaintext under one key.
-    if (this.cfg.crypto) return;
-    if (this.cfg.format === 'framed' && (version !== this.version || (version === 2 && chain === -1))) return;
+    if (this.cfg.crypto || (this.cfg.format === 'framed' && (version !== this.version || (version === 2 && chain === -1)))) {
+      // Not appended to. One that holds no record (only its header) would share its name with the
+      // next segment (the next seq may be its very name): it holds nothing, so it goes.
+      if (this.cfg.format === 'framed' && size <= segmentHeaderBytes(version)) {
+        fs.unlinkSync(file);
+        fsyncDir(this.cfg.shardDir);
+      }
+      return;
+    }
     this.chain = chain;
     this.fd = fs.openSync(file, 'a');
     this.size = size;
