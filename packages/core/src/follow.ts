@@ -27,6 +27,7 @@ import {
   STATE_FAILED,
   TYPE_UTF8,
   type SegmentRef,
+  zeroKeyRing,
 } from '@shardlog/workers';
 import { Rec as Entry, type LogEntry } from './reader.js';
 
@@ -202,7 +203,7 @@ export interface FollowSource {
   global: SharedArrayBuffer;
   nextSeq(): number;
   failure(): Error | undefined;
-  /** An encrypted log: the keys to open its segments. */
+  /** An encrypted log: the keys to open its segments (a copy of its own: zeroed when the follow ends). */
   keys?: ReadKeys;
 }
 
@@ -273,5 +274,6 @@ export async function* followLog(src: FollowSource, fromSeq: number): AsyncGener
   } finally {
     stopped = true;
     for (const c of cursors) c.close();
+    zeroKeyRing(src.keys?.keys); // this follow's own copy
   }
 }

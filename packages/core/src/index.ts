@@ -10,7 +10,7 @@
 export { openLog, Log, type LogStats, type ShardStats } from './log.js';
 export { rebuildManifest } from './log-manifest.js';
 export { Producer, attachProducer, type ProducerHandle, type Entry } from './producer.js';
-export { readLog, readLogSync, readShard, readKeysOf, type LogEntry, type ReadOptions, type ReadKeys } from './reader.js';
+export { readLog, readLogSync, readShard, readKeysOf, copyReadKeys, type LogEntry, type ReadOptions, type ReadKeys } from './reader.js';
 export type { OpenOptions, SyncOption } from './options.js';
 export {
   ShardlogError,

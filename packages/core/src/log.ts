@@ -2,7 +2,7 @@
  * openLog and the Log: starts one writer thread per shard, recovers, and hands out producers.
  * The Log is itself the main thread's producer (append/appendMany/durable come from Producer).
  */
-import type { ReadKeys } from './reader.js';
+import { copyReadKeys, type ReadKeys } from './reader.js';
 import {
   B_BATCHES,
   B_DURABLE,
@@ -301,7 +301,7 @@ export class Log extends Producer {
     const fromSeq = options.fromSeq ?? this.nextSeq;
     if (!Number.isSafeInteger(fromSeq) || fromSeq < 0) throw new InvalidArgumentError(`fromSeq must be a non-negative integer, got ${String(fromSeq)}`);
     this.assertOpen();
-    const src = { dir: this.dir, rings: this.handle.rings, global: this.handle.global, nextSeq: () => this.nextSeq, failure: () => this.failure, keys: this.readKeys };
+    const src = { dir: this.dir, rings: this.handle.rings, global: this.handle.global, nextSeq: () => this.nextSeq, failure: () => this.failure, keys: this.readKeys && copyReadKeys(this.readKeys) };
     return followLog(src, fromSeq);
   }
 }

@@ -40,6 +40,11 @@ export interface ReadKeys {
   logId: string;
 }
 
+/** A private copy of reader keys (for a reader that may outlive the log that handed them out). */
+export function copyReadKeys(k: ReadKeys): ReadKeys {
+  return { logId: k.logId, keys: { keyId: undefined, keys: new Map([...k.keys.keys].map(([id, b]) => [id, Uint8Array.from(b)])) } };
+}
+
 /** Resolve a reader's `encryption` option against the log's manifest. */
 export function readKeysOf(dir: string, encryption: EncryptionOptions | undefined): ReadKeys | undefined {
   if (encryption === undefined) return undefined;

@@ -11,8 +11,8 @@
  * truncateBefore() never removes what the stream does not have yet.
  */
 import * as path from 'node:path';
-import { readHolds, readKeysOf, writeHold, type EncryptionOptions, type Log, type ReadKeys } from '@shardlog/core';
-import { InvalidArgumentError, readManifest } from '@shardlog/workers';
+import { copyReadKeys, readHolds, readKeysOf, writeHold, type EncryptionOptions, type Log, type ReadKeys } from '@shardlog/core';
+import { InvalidArgumentError, readManifest, zeroKeyRing } from '@shardlog/workers';
 import { ShipError } from './errors.js';
 import { connectNats, ensureStream, type Nats, type NatsOptions } from './nats.js';
 import { ShardSender, backoff, type SenderHost } from './shard-sender.js';
@@ -176,7 +176,8 @@ export class Shipper {
     this.onShipped = o.onShipped;
     this.natsOptions = o.nats;
     this.dir = path.resolve(o.log ? o.log.dir : o.dir!);
-    this.keys = o.log ? o.log.readKeys : readKeysOf(this.dir, o.encryption);
+    // a copy of the log's keys: the shipper may read its files after the log closed (and zeroed its own)
+    this.keys = o.log ? o.log.readKeys && copyReadKeys(o.log.readKeys) : readKeysOf(this.dir, o.encryption);
     if (o.log && o.log.format !== 'framed') throw new InvalidArgumentError(`shipLog ships framed logs; ${this.dir} is in '${o.log.format}' format`);
     const m = readManifest(this.dir);
     if (!m) throw new InvalidArgumentError(`no log at ${this.dir} (no shardlog.json)`);
@@ -257,6 +258,7 @@ export class Shipper {
     } finally {
       clearInterval(this.rateTimer);
       this.source?.close();
+      zeroKeyRing(this.keys?.keys);
       if (this.holdName && this.senders.length > 0) {
         try {
           this.writeHoldNow();
@@ -319,7 +321,7 @@ export class Shipper {
   /** follow() the log; if it was closed meanwhile, its files hold everything (close syncs): read them to the end. */
   private logSource(log: Log, shipped: number[]): EntrySource {
     try {
-      return new LogSource(log, shipped);
+      return new LogSource(log, shipped, this.keys);
     } catch (e) {
       if ((e as { code?: string }).code !== 'ERR_SHARDLOG_CLOSED') throw e;
       return new DirSource(this.dir, shipped, this.o.pollMs, true, undefined, this.keys);

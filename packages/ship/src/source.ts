@@ -53,12 +53,12 @@ export class LogSource implements EntrySource {
   /** What the loop reads ahead of pull(), at most (bytes; one entry more at most). */
   private static readonly AHEAD_BYTES = 256 * 1024;
 
-  constructor(log: Log, shipped: number[]) {
+  constructor(log: Log, shipped: number[], keys?: ReadKeys) {
     // Start at the lowest unshipped seq found in the files (a shard with nothing unshipped does not
     // hold the start back: anything it gets later has a seq >= the log's next seq).
     let from = log.nextSeq;
     for (let s = 0; s < shipped.length; s++) {
-      const f = firstAbove(log.dir, s, shipped[s], log.readKeys);
+      const f = firstAbove(log.dir, s, shipped[s], keys);
       if (f !== undefined && f < from) from = f;
     }
     this.it = log.follow({ fromSeq: from });
