@@ -31,6 +31,7 @@ describe('shipping an encrypted log', () => {
 
     // the same log from its directory, into another stream
     const fromDir = shipLog({ dir, servers: nats.url, stream: 'ENC2', subjectPrefix: 'enc2', createStream: true, hold: false, encryption: { keys: { k1 } } });
+    await fromDir.ready; // connected, the stream created
     await until(async () => (await streamEntries(nats.url, 'ENC2', 'enc2')).length === 500, 'the directory shipped');
     await fromDir.stop();
     expect((await streamEntries(nats.url, 'ENC2', 'enc2')).map((e) => ({ seq: e.seq, hex: e.hex }))).toEqual(want);
