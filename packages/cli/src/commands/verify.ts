@@ -7,7 +7,7 @@ import type { Command } from '../command.js';
 export const verifyCommand: Command = {
   name: 'verify',
   usage: 'verify DIR [--json] [--threads N] [--key-file F]',
-  summary: 'check every record of every segment (CRC, order, missing segments); exit 1 on corruption',
+  summary: 'check every frame and record of every segment (CRC, frame chain, order, missing segments); exit 1 on corruption',
   help: [
     'Usage: shardlog verify DIR [--json] [--threads N] [--key-file F]',
     '',
