@@ -90,6 +90,12 @@ describe('readers of an encrypted log', () => {
       if (before === undefined) delete process.env.SHARDLOG_KEY_FILE;
       else process.env.SHARDLOG_KEY_FILE = before;
     }
+    const st = await runCli(['stats', dir, '--json', '--key-file', kf]);
+    expect(st.code).toBe(0);
+    expect((JSON.parse(st.stdout) as { total: { lastSeq: number } }).total.lastSeq).toBe(20);
+    const stNoKey = await runCli(['stats', dir]);
+    expect(stNoKey.code).toBe(1);
+    expect(stNoKey.stderr).toContain('ERR_SHARDLOG_KEY');
     const c = await runCli(['cat', dir]);
     expect(c.code).toBe(1);
     expect(c.stderr).toContain('ERR_SHARDLOG_KEY');
