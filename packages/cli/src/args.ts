@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { InvalidArgumentError, listShardDirs, readManifest, type Manifest } from '@shardlog/workers';
+import { keysFromFileOrEnv, type EncryptionOptions } from '@shardlog/core';
 
 /** The command's DIR: exactly one positional. */
 export function dirArg(positionals: string[]): string {
@@ -39,4 +40,12 @@ export function requireLog(dir: string): Manifest | undefined {
   const m = readManifest(dir);
   if (!m && listShardDirs(dir).length === 0) throw new InvalidArgumentError(`${dir} is not a log: no manifest and no shard directories`);
   return m;
+}
+
+/** The --key-file help line the commands that read entries share. */
+export const KEY_FILE_HELP = '  --key-file F   an encrypted log: its keys, a JSON file { "keys": { "<id>": "<base64 or hex>" }, "keyId": "<id>" } (default: $SHARDLOG_KEY_FILE)';
+
+/** The keys of --key-file (or $SHARDLOG_KEY_FILE), undefined when neither is given. `needKeyId`: commands that write. */
+export function keyFileOption(value: string | undefined, needKeyId = false): EncryptionOptions | undefined {
+  return keysFromFileOrEnv(value, process.env, needKeyId);
 }

@@ -12,6 +12,7 @@
  * bounded by the highest seq its writer made durable. It wakes on each shard's I_DURABLE_EPOCH
  * (Atomics.waitAsync), like Producer.durable().
  */
+import type { ReadKeys } from './reader.js';
 import {
   B_SEGMENTS,
   CONTROL_BYTES,
@@ -26,6 +27,7 @@ import {
   STATE_FAILED,
   TYPE_UTF8,
   type SegmentRef,
+  zeroKeyRing,
 } from '@shardlog/workers';
 import { Rec as Entry, type LogEntry } from './reader.js';
 
@@ -54,7 +56,14 @@ export class ShardCursor {
   private seg: SegmentRef | undefined;
   private sc: SegmentScanner | undefined;
 
-  constructor(dir: string, shard: number, fromSeq: number, chunkBytes = 1 << 20) {
+  constructor(
+    dir: string,
+    shard: number,
+    fromSeq: number,
+    chunkBytes = 1 << 20,
+    /** An encrypted log: the keys its segments open with (readKeysOf). */
+    private readonly keys?: ReadKeys,
+  ) {
     this.dir = dir;
     this.shard = shard;
     this.fromSeq = fromSeq;
@@ -155,7 +164,7 @@ export class ShardCursor {
 
   /** Open a segment and check its header; false if it is gone or its header is not there yet. */
   private open(s: SegmentRef): boolean {
-    const sc = new SegmentScanner(s, { last: true, live: true, chunkBytes: this.chunkBytes });
+    const sc = new SegmentScanner(s, { last: true, live: true, chunkBytes: this.chunkBytes, keys: this.keys?.keys, logId: this.keys?.logId });
     if (!sc.header) {
       sc.close(); // removed (retention), or being created by a writer in another process
       return false;
@@ -194,6 +203,8 @@ export interface FollowSource {
   global: SharedArrayBuffer;
   nextSeq(): number;
   failure(): Error | undefined;
+  /** An encrypted log: the keys to open its segments (a copy of its own: zeroed when the follow ends). */
+  keys?: ReadKeys;
 }
 
 /** How often the watchers look even without a notify (a missed wake costs at most this). */
@@ -211,7 +222,7 @@ export async function* followLog(src: FollowSource, fromSeq: number): AsyncGener
     i32: new Int32Array(sab),
     b64: new BigInt64Array(sab, 0, CONTROL_BYTES / 8),
   }));
-  const cursors = shards.map((_, s) => new ShardCursor(src.dir, s, fromSeq));
+  const cursors = shards.map((_, s) => new ShardCursor(src.dir, s, fromSeq, undefined, src.keys));
   const heads: (LogEntry | undefined)[] = shards.map(() => undefined);
   const gen = (s: number) => Number(Atomics.load(shards[s].b64, B_SEGMENTS));
 
@@ -263,5 +274,6 @@ export async function* followLog(src: FollowSource, fromSeq: number): AsyncGener
   } finally {
     stopped = true;
     for (const c of cursors) c.close();
+    zeroKeyRing(src.keys?.keys); // this follow's own copy
   }
 }

@@ -12,7 +12,7 @@ export { openLogManager, LogManager, type LogManagerOptions, type LogManagerStat
 export { MAX_LOG_NAME_BYTES } from './manager-names.js';
 export { rebuildManifest } from './log-manifest.js';
 export { Producer, attachProducer, type ProducerHandle, type Entry } from './producer.js';
-export { readLog, readLogSync, readShard, Rec as LogRecord, type LogEntry, type ReadOptions } from './reader.js';
+export { readLog, readLogSync, readShard, Rec as LogRecord, readKeysOf, copyReadKeys, type LogEntry, type ReadOptions, type ReadKeys } from './reader.js';
 export type { OpenOptions, SyncOption } from './options.js';
 export {
   ShardlogError,
@@ -27,6 +27,8 @@ export {
   LogOpenError,
   CorruptLogError,
   LogFormatError,
+  KeyError,
+  type EncryptionOptions,
   type ShardRecovery,
 } from '@shardlog/workers';
 export { shardlogDestination, ShardlogDestination, type ShardlogDestinationOptions } from './integrations/pino-destination.js';
@@ -38,3 +40,5 @@ export { ShardCursor, type FollowOptions } from './follow.js';
 export type { RetentionResult, RemovedSegment } from './retention.js';
 export type { SegmentCheck, VerifyIssue, Manifest } from '@shardlog/workers';
 export { readHolds, writeHold, removeHold, holdFile, heldSeqs, HOLDS_DIR, type Hold } from './holds.js';
+export { readKeyFile, parseKeyFile, keysFromFileOrEnv, KEY_FILE_ENV } from './key-file.js';
+export { rekeyLog, type RekeyOptions, type RekeyResult } from './rekey.js';

@@ -2,6 +2,7 @@
  * openLog and the Log: starts one writer thread per shard, recovers, and hands out producers.
  * The Log is itself the main thread's producer (append/appendMany/durable come from Producer).
  */
+import { copyReadKeys, type ReadKeys } from './reader.js';
 import {
   B_BATCHES,
   B_DURABLE,
@@ -31,6 +32,7 @@ import {
   type SerializedError,
   type ShardRecovery,
   type ShardWriterData,
+  zeroKeyRing,
 } from '@shardlog/workers';
 import { registerExitFlush, unregisterExitFlush } from './integrations/exit-flush.js';
 import { acquireLock } from './lock.js';
@@ -126,6 +128,9 @@ export class Log extends Producer {
   }
 
   /** @internal use openLog */
+  /** @internal An encrypted log: the keys follow() opens segments with (zeroed at close). */
+  readKeys: ReadKeys | undefined;
+
   constructor(handle: ProducerHandle, dir: string, shards: ShardHandle[], recovery: ShardRecovery[], release: () => void, flushOnExit = true, id = '') {
     super(handle);
     this.handle = handle;
@@ -276,6 +281,7 @@ export class Log extends Producer {
     for (const e of results) if (e && !firstError) firstError = e;
     await Promise.all(this.shardHandles.map((s) => s.worker.terminate()));
     this.release();
+    zeroKeyRing(this.readKeys?.keys);
     if (firstError) {
       Atomics.store(this.g32, G_STATE, STATE_FAILED);
       if (!this.failureCause) this.failureCause = firstError;
@@ -306,7 +312,7 @@ export class Log extends Producer {
     const fromSeq = options.fromSeq ?? this.nextSeq;
     if (!Number.isSafeInteger(fromSeq) || fromSeq < 0) throw new InvalidArgumentError(`fromSeq must be a non-negative integer, got ${String(fromSeq)}`);
     this.assertOpen();
-    const src = { dir: this.dir, rings: this.handle.rings, global: this.handle.global, nextSeq: () => this.nextSeq, failure: () => this.failure };
+    const src = { dir: this.dir, rings: this.handle.rings, global: this.handle.global, nextSeq: () => this.nextSeq, failure: () => this.failure, keys: this.readKeys && copyReadKeys(this.readKeys) };
     return followLog(src, fromSeq);
   }
 }
@@ -328,10 +334,11 @@ export async function openLogWith(o: ResolvedOptions, spawn?: (data: ShardWriter
   let opening: OpeningLog;
   try {
     const manifest = manifestAtOpen(dir, o.format, o.shards);
-    const verified = o.verify === 'all' && o.format === 'framed' ? await verifyBeforeOpen(dir, manifest.shards, o.skipCorrupt) : undefined;
+    const verified = o.verify === 'all' && o.format === 'framed' ? await verifyBeforeOpen(dir, manifest.shards, o.skipCorrupt, o.encryption && { keys: o.encryption, logId: manifest.id }) : undefined;
     opening = new OpeningLog(o, dir, manifest, release, verified, spawn);
   } catch (e) {
     release();
+    zeroKeyRing(o.encryption);
     throw asOpenError(e, dir);
   }
   return opening.finish();
@@ -367,6 +374,7 @@ export function beginOpen(options: OpenOptions, sync: boolean): OpeningLog {
     return new OpeningLog(o, dir, manifest, release, undefined);
   } catch (e) {
     release();
+    zeroKeyRing(o.encryption);
     throw asOpenError(e, dir);
   }
 }
@@ -403,6 +411,7 @@ export class OpeningLog {
           maxBatchBytes: o.maxBatchBytes,
           skipCorrupt: o.skipCorrupt,
           testFaults: o.testFaults,
+          encryption: o.encryption ? { keyId: o.encryption.keyId!, keys: Object.fromEntries(o.encryption.keys), logId: manifest.id } : undefined,
         };
         this.handles.push(spawn ? spawn(wd) : spawnWriter(wd, script, startWords));
       }
@@ -460,6 +469,7 @@ export class OpeningLog {
       }
     }
     this.outcome = { error: asOpenError(error, this.dir) };
+    zeroKeyRing(this.o.encryption);
     return Promise.all(this.handles.map((s) => s.worker.terminate()));
   }
 
@@ -475,7 +485,9 @@ export class OpeningLog {
     initSeq(g32, firstSeq(this.o.format, recovery));
     Atomics.store(g32, G_STATE, STATE_RUNNING);
     const handle: ProducerHandle = { rings: this.rings, global: this.global, format: this.o.format, onFull: this.o.onFull, firstShard: 0 };
-    return new Log(handle, this.dir, this.handles, recovery, this.release, this.o.flushOnExit, this.manifest.id);
+    const log = new Log(handle, this.dir, this.handles, recovery, this.release, this.o.flushOnExit, this.manifest.id);
+    if (this.o.encryption) log.readKeys = { keys: this.o.encryption, logId: this.manifest.id }; // for follow(); zeroed at close
+    return log;
   }
 }
 

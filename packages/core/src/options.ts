@@ -3,7 +3,7 @@
  * and nothing is created on disk.
  */
 import { availableParallelism } from 'node:os';
-import { InvalidArgumentError, isPowerOfTwo, MAX_RING_BYTES, MAX_SHARDS, MIN_RING_BYTES, type SyncPolicy, type TestFaults } from '@shardlog/workers';
+import { InvalidArgumentError, isPowerOfTwo, resolveEncryption, type EncryptionOptions, type KeyRing, MAX_RING_BYTES, MAX_SHARDS, MIN_RING_BYTES, type SyncPolicy, type TestFaults } from '@shardlog/workers';
 
 export type SyncOption = 'none' | 'batch' | { everyMs: number } | { everyBytes: number };
 
@@ -57,6 +57,12 @@ export interface OpenOptions {
    * convention of pino's thread-stream), else the file shipped in @shardlog/workers.
    */
   workerUrl?: string | URL;
+  /**
+   * Encryption at rest (README "Encryption at rest"): every batch frame of new segments is sealed
+   * with AES-256-GCM under a key derived from keys[keyId]; every key in `keys` (32 bytes each, ids of
+   * 1 to 16 characters [A-Za-z0-9._-]) can open older segments. Framed format only.
+   */
+  encryption?: EncryptionOptions;
   /** @internal Fault injection for tests. */
   testFaults?: TestFaults;
 }
@@ -76,9 +82,11 @@ export interface ResolvedOptions {
   testFaults?: TestFaults;
   verify: 'tail' | 'all';
   workerUrl: string | URL | undefined;
+  /** Private copies of the keys: zeroed once the writers have theirs. */
+  encryption: KeyRing | undefined;
 }
 
-const KNOWN = new Set(['dir', 'shards', 'ringBytes', 'sync', 'segmentBytes', 'onFull', 'format', 'maxBatchBytes', 'skipCorrupt', 'stallTimeoutMs', 'flushOnExit', 'testFaults', 'verify', 'workerUrl']);
+const KNOWN = new Set(['dir', 'shards', 'ringBytes', 'sync', 'segmentBytes', 'onFull', 'format', 'maxBatchBytes', 'skipCorrupt', 'stallTimeoutMs', 'flushOnExit', 'testFaults', 'verify', 'workerUrl', 'encryption']);
 
 export function defaultShards(): number {
   return Math.max(1, Math.min(8, availableParallelism() - 1));
@@ -119,5 +127,8 @@ export function resolveOptions(o: OpenOptions): ResolvedOptions {
   if (workerUrl !== undefined && !(workerUrl instanceof URL) && (typeof workerUrl !== 'string' || workerUrl.length === 0)) {
     throw new InvalidArgumentError(`option workerUrl must be a file path or a URL, got ${JSON.stringify(workerUrl)}`);
   }
-  return { workerUrl, flushOnExit: o.flushOnExit ?? true, dir: o.dir, shards, ringBytes, sync, segmentBytes, onFull, format, maxBatchBytes, skipCorrupt: o.skipCorrupt ?? false, stallTimeoutMs, testFaults: o.testFaults, verify };
+  const encryption = o.encryption === undefined ? undefined : resolveEncryption(o.encryption, true);
+  if (encryption && format !== 'framed') throw new InvalidArgumentError("option encryption needs format 'framed' (lines segments are plain text for log tools)");
+  if (encryption && o.testFaults?.segmentVersion === 1) throw new InvalidArgumentError('option encryption needs segment format version 2');
+  return { workerUrl, encryption, flushOnExit: o.flushOnExit ?? true, dir: o.dir, shards, ringBytes, sync, segmentBytes, onFull, format, maxBatchBytes, skipCorrupt: o.skipCorrupt ?? false, stallTimeoutMs, testFaults: o.testFaults, verify };
 }

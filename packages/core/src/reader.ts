@@ -9,7 +9,7 @@
  * corrupt); a bad record anywhere else is a CorruptLogError naming the file and offset.
  */
 import * as fs from 'node:fs';
-import { chainBreak, CorruptLogError, InvalidArgumentError, listSegments, listShardDirs, readManifest, SegmentScanner, TYPE_UTF8, type SegmentRef } from '@shardlog/workers';
+import { chainBreak, CorruptLogError, InvalidArgumentError, listSegments, listShardDirs, readManifest, resolveEncryption, SegmentScanner, TYPE_UTF8, type EncryptionOptions, type KeyRing, type SegmentRef } from '@shardlog/workers';
 
 export interface LogEntry {
   seq: number;
@@ -30,6 +30,26 @@ export interface ReadOptions {
   shards?: number[];
   /** Read chunk size in bytes (default 1 MiB). */
   chunkBytes?: number;
+  /** An encrypted log: its keys (`keyId` not needed to read). A segment whose key is missing or wrong is a KeyError. */
+  encryption?: EncryptionOptions;
+}
+
+/** The keys a reader opens encrypted segments with, and the log id they are bound to. */
+export interface ReadKeys {
+  keys: KeyRing;
+  logId: string;
+}
+
+/** A private copy of reader keys (for a reader that may outlive the log that handed them out). */
+export function copyReadKeys(k: ReadKeys): ReadKeys {
+  return { logId: k.logId, keys: { keyId: undefined, keys: new Map([...k.keys.keys].map(([id, b]) => [id, Uint8Array.from(b)])) } };
+}
+
+/** Resolve a reader's `encryption` option against the log's manifest. */
+export function readKeysOf(dir: string, encryption: EncryptionOptions | undefined): ReadKeys | undefined {
+  if (encryption === undefined) return undefined;
+  const keys = resolveEncryption(encryption, false);
+  return { keys, logId: readManifest(dir)?.id ?? '' };
 }
 
 const decoder = new TextDecoder();
@@ -48,7 +68,7 @@ export class Rec implements LogEntry {
 }
 
 /** Yields the valid records of one shard from `fromSeq` on, in file order (which is seq order). */
-export function* readShard(dir: string, shard: number, fromSeq = 0, chunkBytes = 1 << 20): Generator<LogEntry> {
+export function* readShard(dir: string, shard: number, fromSeq = 0, chunkBytes = 1 << 20, keys?: ReadKeys): Generator<LogEntry> {
   const segs = listSegments(dir, shard, 'framed');
   // the last segment whose first seq is <= fromSeq holds it (every earlier one ends below it)
   let first = 0;
@@ -57,12 +77,12 @@ export function* readShard(dir: string, shard: number, fromSeq = 0, chunkBytes =
   // header names the previous segment's highest seq, so a missing segment is caught, not skipped.
   const chain = { prevEnd: -1 };
   for (let i = first; i < segs.length; i++) {
-    yield* readSegment(segs[i], i === segs.length - 1, fromSeq, chunkBytes, chain);
+    yield* readSegment(segs[i], i === segs.length - 1, fromSeq, chunkBytes, chain, keys);
   }
 }
 
-function* readSegment(seg: SegmentRef, isLast: boolean, fromSeq: number, chunkBytes: number, chain: { prevEnd: number }): Generator<LogEntry> {
-  const sc = new SegmentScanner(seg, { last: isLast, chunkBytes });
+function* readSegment(seg: SegmentRef, isLast: boolean, fromSeq: number, chunkBytes: number, chain: { prevEnd: number }, keys?: ReadKeys): Generator<LogEntry> {
+  const sc = new SegmentScanner(seg, { last: isLast, chunkBytes, keys: keys?.keys, logId: keys?.logId });
   try {
     const h = sc.header;
     if (!h) {
@@ -101,7 +121,8 @@ export function* readLogSync(options: ReadOptions): Generator<LogEntry> {
   if (manifest && manifest.format !== 'framed') throw new InvalidArgumentError(`log ${options.dir} is in '${manifest.format}' format: read its .log files as text`);
   if (!fs.existsSync(options.dir)) throw new InvalidArgumentError(`no log at ${options.dir}`);
   const shardIds = options.shards ?? listShardDirs(options.dir);
-  const its = shardIds.map((s) => readShard(options.dir, s, fromSeq, options.chunkBytes));
+  const keys = readKeysOf(options.dir, options.encryption);
+  const its = shardIds.map((s) => readShard(options.dir, s, fromSeq, options.chunkBytes, keys));
   const heads: (LogEntry | undefined)[] = its.map((it) => {
     const r = it.next();
     return r.done ? undefined : r.value;

@@ -17,12 +17,18 @@ import {
   verifySegments,
   type SegmentCheck,
   type SegmentTask,
+  type EncryptionOptions,
+  KeyError,
+  zeroKeyRing,
 } from '@shardlog/workers';
+import { readKeysOf, type ReadKeys } from './reader.js';
 
 export interface VerifyOptions {
   dir: string;
   /** Pool threads (default: the CPU count, at most one per segment); 0 checks in the calling thread. */
   threads?: number;
+  /** An encrypted log: its keys. Without them every encrypted segment is reported as an error of kind 'key'. */
+  encryption?: EncryptionOptions;
 }
 
 export interface VerifyError {
@@ -56,12 +62,13 @@ export interface VerifyReport {
 }
 
 /** The segments of every shard as verify tasks, oldest first. */
-export function segmentTasks(dir: string): { shards: number[]; tasks: SegmentTask[] } {
+export function segmentTasks(dir: string, keys?: ReadKeys): { shards: number[]; tasks: SegmentTask[] } {
+  const k = keys ? { keys: Object.fromEntries(keys.keys.keys), logId: keys.logId } : {};
   const shards = listShardDirs(dir);
   const tasks: SegmentTask[] = [];
   for (const s of shards) {
     const segs = listSegments(dir, s, 'framed');
-    segs.forEach((g, i) => tasks.push({ file: g.file, shard: s, firstSeq: g.firstSeq, isLast: i === segs.length - 1 }));
+    segs.forEach((g, i) => tasks.push({ file: g.file, shard: s, firstSeq: g.firstSeq, isLast: i === segs.length - 1, ...k }));
   }
   return { shards, tasks };
 }
@@ -76,10 +83,20 @@ export async function verifyLog(options: VerifyOptions): Promise<VerifyReport> {
   if (!fs.existsSync(dir)) throw new InvalidArgumentError(`no log at ${dir}`);
   const manifest = readManifest(dir);
   if (manifest && manifest.format !== 'framed') throw new InvalidArgumentError(`log ${dir} is in '${manifest.format}' format, which has no checksums to verify`);
-  const { shards, tasks } = segmentTasks(dir);
+  const keys = readKeysOf(dir, options.encryption);
+  const { shards, tasks } = segmentTasks(dir, keys);
   if (!manifest && tasks.length === 0) throw new InvalidArgumentError(`no log at ${dir}`);
-  const checked = await verifySegments(tasks, { threads: options.threads });
-  for (const s of shards) checkChain(checked.filter((f) => f.shard === s));
+  let checked: SegmentCheck[];
+  try {
+    checked = await verifySegments(tasks, { threads: options.threads });
+  } finally {
+    zeroKeyRing(keys?.keys);
+  }
+  for (const s of shards) {
+    const mine = checked.filter((f) => f.shard === s);
+    // a segment that could not be opened (no key) has no seqs: the chain cannot be judged across it
+    if (!mine.some((f) => f.errors.some((e) => e.kind === 'key'))) checkChain(mine);
+  }
   const files = checked.filter((f) => !f.removed);
   const report: VerifyReport = {
     dir,
@@ -119,14 +136,15 @@ export interface OpenVerifyResult {
  * LogFormatError; any other problem a CorruptLogError naming file and offset, unless skipCorrupt,
  * in which case it is counted in the shard's skippedRegions / skippedBytes.
  */
-export async function verifyBeforeOpen(dir: string, shards: number, skipCorrupt: boolean): Promise<OpenVerifyResult[]> {
+export async function verifyBeforeOpen(dir: string, shards: number, skipCorrupt: boolean, keys?: ReadKeys): Promise<OpenVerifyResult[]> {
+  const k = keys ? { keys: Object.fromEntries(keys.keys.keys), logId: keys.logId } : {};
   const out: OpenVerifyResult[] = [];
   const tasks: SegmentTask[] = [];
   for (let s = 0; s < shards; s++) {
     out.push({ segments: 0, records: 0, skippedRegions: 0, skippedBytes: 0 });
     const segs = listSegments(dir, s, 'framed');
     // the last one is recovery's; it still serves as the chain's end
-    segs.forEach((g, i) => tasks.push({ file: g.file, shard: s, firstSeq: g.firstSeq, isLast: i === segs.length - 1 }));
+    segs.forEach((g, i) => tasks.push({ file: g.file, shard: s, firstSeq: g.firstSeq, isLast: i === segs.length - 1, ...k }));
   }
   const checked = tasks.filter((t) => !t.isLast);
   const results = await verifySegments(checked);
@@ -144,6 +162,11 @@ export async function verifyBeforeOpen(dir: string, shards: number, skipCorrupt:
       }
       for (const e of r.errors) {
         if (e.kind === 'format') throw new LogFormatError(r.file, e.reason);
+        if (e.kind === 'key') {
+          const ke = new KeyError(e.keyId ?? '?', e.reason, r.file);
+          ke.message = e.reason;
+          throw ke;
+        }
         if (!skipCorrupt) throw new CorruptLogError(r.file, e.offset, e.reason);
         out[s].skippedRegions++;
         out[s].skippedBytes += e.bytes;

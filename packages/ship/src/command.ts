@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '@shardlog/workers';
+import { keysFromFileOrEnv } from '@shardlog/core';
 import { shipLog, type ShipStats } from './shipper.js';
 import { verifyShipped } from './verify.js';
 import type { NatsOptions } from './nats.js';
@@ -36,6 +37,8 @@ export const SHIP_HELP = [
   '  --max-batch-entries N entries per message at most (default 4096; 1: a message per entry)',
   '  --poll-ms MS          how often to look for new records (default 100)',
   '  --timeout-ms MS       publish acknowledgement timeout before a retry (default 5000)',
+  '  --key-file F          an encrypted log: its keys, JSON { "keys": { "<id>": "<base64 or hex>" } }',
+  '                        (default: $SHARDLOG_KEY_FILE)',
   '  --quiet               no progress lines',
   '  -h, --help            this help',
 ].join('\n');
@@ -82,6 +85,7 @@ const OPTIONS = {
   'max-batch-entries': { type: 'string' },
   'poll-ms': { type: 'string' },
   'timeout-ms': { type: 'string' },
+  'key-file': { type: 'string' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -112,7 +116,7 @@ function parse(argv: string[]): Parsed | undefined {
 }
 
 async function runVerify(p: Parsed): Promise<number> {
-  const r = await verifyShipped({ dir: p.dir, servers: p.servers, stream: p.stream, subjectPrefix: p.subjectPrefix, nats: p.nats });
+  const r = await verifyShipped({ dir: p.dir, servers: p.servers, stream: p.stream, subjectPrefix: p.subjectPrefix, nats: p.nats, encryption: keysFromFileOrEnv(p.values['key-file']) });
   if (p.values.json) process.stdout.write(JSON.stringify(r) + '\n');
   else {
     process.stdout.write(`${r.ok ? 'OK' : 'DIFFERENT'}: ${r.matched} entries match, ${r.differences} differences, ${r.notYetShipped} not yet shipped, ${r.retired} only in the stream (removed from the log by retention); shipped seq per shard ${r.shipped.join(' ')}\n`);
@@ -136,6 +140,7 @@ async function runShip(p: Parsed): Promise<number> {
     maxBatchEntries: num(v['max-batch-entries'], '--max-batch-entries'),
     pollMs: num(v['poll-ms'], '--poll-ms'),
     timeoutMs: num(v['timeout-ms'], '--timeout-ms'),
+    encryption: keysFromFileOrEnv(v['key-file']),
   });
   const onSignal = () => void shipper.stop();
   process.once('SIGINT', onSignal);

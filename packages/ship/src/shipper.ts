@@ -11,8 +11,8 @@
  * truncateBefore() never removes what the stream does not have yet.
  */
 import * as path from 'node:path';
-import { readHolds, writeHold, type Log } from '@shardlog/core';
-import { InvalidArgumentError, readManifest } from '@shardlog/workers';
+import { copyReadKeys, readHolds, readKeysOf, writeHold, type EncryptionOptions, type Log, type ReadKeys } from '@shardlog/core';
+import { InvalidArgumentError, readManifest, zeroKeyRing } from '@shardlog/workers';
 import { ShipError } from './errors.js';
 import { connectNats, ensureStream, type Nats, type NatsOptions } from './nats.js';
 import { ShardSender, backoff, type SenderHost } from './shard-sender.js';
@@ -45,6 +45,8 @@ export interface ShipOptions {
   maxBufferedBytes?: number;
   /** How long to wait for a publish acknowledgement before retrying it, ms. Default 5000. */
   timeoutMs?: number;
+  /** With `dir`, for an encrypted log: its keys (`keyId` not needed). With `log`, the log's own keys are used. */
+  encryption?: EncryptionOptions;
   /** With `dir`: how often to look for new records, ms. Default 100. */
   pollMs?: number;
   /** How often to rewrite the hold file while shipping, ms. Default 1000. */
@@ -98,7 +100,7 @@ export interface ShipStats {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-type Resolved = Required<Omit<ShipOptions, 'log' | 'dir' | 'holdName' | 'onShipped' | 'nats'>>;
+type Resolved = Required<Omit<ShipOptions, 'log' | 'dir' | 'holdName' | 'onShipped' | 'nats' | 'encryption'>>;
 
 /** Check the options and fill in the defaults. */
 function resolveOptions(o: ShipOptions): Resolved {
@@ -138,6 +140,8 @@ export class Shipper {
   readonly logId: string;
   readonly holdName: string | undefined;
   private readonly o: Resolved;
+  /** A log directory that is encrypted: the keys to read it with. */
+  private readonly keys: ReadKeys | undefined;
   private readonly natsOptions: NatsOptions | undefined;
   private readonly onShipped: ((shard: number, seq: number) => void) | undefined;
   private readonly log: Log | undefined;
@@ -172,6 +176,8 @@ export class Shipper {
     this.onShipped = o.onShipped;
     this.natsOptions = o.nats;
     this.dir = path.resolve(o.log ? o.log.dir : o.dir!);
+    // a copy of the log's keys: the shipper may read its files after the log closed (and zeroed its own)
+    this.keys = o.log ? o.log.readKeys && copyReadKeys(o.log.readKeys) : readKeysOf(this.dir, o.encryption);
     if (o.log && o.log.format !== 'framed') throw new InvalidArgumentError(`shipLog ships framed logs; ${this.dir} is in '${o.log.format}' format`);
     const m = readManifest(this.dir);
     if (!m) throw new InvalidArgumentError(`no log at ${this.dir} (no shardlog.json)`);
@@ -252,6 +258,7 @@ export class Shipper {
     } finally {
       clearInterval(this.rateTimer);
       this.source?.close();
+      zeroKeyRing(this.keys?.keys);
       if (this.holdName && this.senders.length > 0) {
         try {
           this.writeHoldNow();
@@ -308,16 +315,16 @@ export class Shipper {
     await Promise.all(senders.map((s) => s.resume()));
     if (this.holdName) this.writeHoldNow();
     const shipped = senders.map((s) => s.shippedSeq);
-    this.source = this.log ? this.logSource(this.log, shipped) : new DirSource(this.dir, shipped, this.o.pollMs);
+    this.source = this.log ? this.logSource(this.log, shipped) : new DirSource(this.dir, shipped, this.o.pollMs, false, undefined, this.keys);
   }
 
   /** follow() the log; if it was closed meanwhile, its files hold everything (close syncs): read them to the end. */
   private logSource(log: Log, shipped: number[]): EntrySource {
     try {
-      return new LogSource(log, shipped);
+      return new LogSource(log, shipped, this.keys);
     } catch (e) {
       if ((e as { code?: string }).code !== 'ERR_SHARDLOG_CLOSED') throw e;
-      return new DirSource(this.dir, shipped, this.o.pollMs, true);
+      return new DirSource(this.dir, shipped, this.o.pollMs, true, undefined, this.keys);
     }
   }
 

@@ -10,7 +10,7 @@
  *   recovery can cut an entry that was shipped.
  */
 import * as fs from 'node:fs';
-import { ShardCursor, type Log, type LogEntry } from '@shardlog/core';
+import { ShardCursor, type Log, type LogEntry, type ReadKeys } from '@shardlog/core';
 import { listSegments } from '@shardlog/workers';
 
 export interface EntrySource {
@@ -27,8 +27,8 @@ export interface EntrySource {
 }
 
 /** The first seq of a shard's files above `after`, or undefined if there is none yet. */
-function firstAbove(dir: string, shard: number, after: number): number | undefined {
-  const c = new ShardCursor(dir, shard, after + 1);
+function firstAbove(dir: string, shard: number, after: number, keys?: ReadKeys): number | undefined {
+  const c = new ShardCursor(dir, shard, after + 1, undefined, keys);
   try {
     return c.next(Number.MAX_SAFE_INTEGER, 0)?.seq;
   } finally {
@@ -53,12 +53,12 @@ export class LogSource implements EntrySource {
   /** What the loop reads ahead of pull(), at most (bytes; one entry more at most). */
   private static readonly AHEAD_BYTES = 256 * 1024;
 
-  constructor(log: Log, shipped: number[]) {
+  constructor(log: Log, shipped: number[], keys?: ReadKeys) {
     // Start at the lowest unshipped seq found in the files (a shard with nothing unshipped does not
     // hold the start back: anything it gets later has a seq >= the log's next seq).
     let from = log.nextSeq;
     for (let s = 0; s < shipped.length; s++) {
-      const f = firstAbove(log.dir, s, shipped[s]);
+      const f = firstAbove(log.dir, s, shipped[s], keys);
       if (f !== undefined && f < from) from = f;
     }
     this.it = log.follow({ fromSeq: from });
@@ -146,8 +146,10 @@ export class DirSource implements EntrySource {
     /** End (pull() gives null) at the first poll that finds nothing: for a log that was closed. */
     private readonly untilDry = false,
     private readonly maxChunk = 4096,
+    /** An encrypted log: the keys to open its segments. */
+    keys?: ReadKeys,
   ) {
-    this.cursors = shipped.map((seq, s) => new ShardCursor(dir, s, seq + 1));
+    this.cursors = shipped.map((seq, s) => new ShardCursor(dir, s, seq + 1, undefined, keys));
     this.synced = shipped.map(() => ({ file: undefined, fd: -1 }));
     this.stuckAt = shipped.map(() => '');
   }

@@ -7,7 +7,7 @@
  */
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { readLog, type LogEntry } from '@shardlog/core';
+import { readLog, type EncryptionOptions, type LogEntry } from '@shardlog/core';
 import { InvalidArgumentError, listSegments, readManifest } from '@shardlog/workers';
 import { lastShipped, type NatsOptions } from './nats.js';
 import { readJetStream } from './read.js';
@@ -22,6 +22,8 @@ export interface VerifyShippedOptions {
   nats?: NatsOptions;
   /** Differences to list at most (all are counted). Default 20. */
   maxListed?: number;
+  /** An encrypted log: its keys. */
+  encryption?: EncryptionOptions;
 }
 
 export interface ShipDifference {
@@ -65,7 +67,7 @@ export async function verifyShipped(o: VerifyShippedOptions): Promise<VerifyShip
     const n = { nc, jsm } as Parameters<typeof lastShipped>[0];
     for (let s = 0; s < m.shards; s++) r.shipped.push((await lastShipped(n, o.stream, `${prefix}.${s}`, m.id)).seq);
     const firstKept = Array.from({ length: m.shards }, (_, s) => listSegments(o.dir, s, 'framed')[0]?.firstSeq ?? 0);
-    const logIt = readLog({ dir: o.dir })[Symbol.asyncIterator]();
+    const logIt = readLog({ dir: o.dir, encryption: o.encryption })[Symbol.asyncIterator]();
     const strIt = readJetStream({ servers: o.servers, stream: o.stream, subjectPrefix: prefix, connection: nc, logId: m.id })[Symbol.asyncIterator]();
     let a: LogEntry | undefined = (await logIt.next()).value;
     let b: LogEntry | undefined = (await strIt.next()).value;

@@ -115,6 +115,21 @@ export class LogFormatError extends ShardlogError {
   }
 }
 
+/**
+ * An encrypted segment cannot be opened: its key id is not among the keys given (or no keys were
+ * given), or the key under that id is not the one it was sealed with. `keyId` names the key the
+ * segment asks for; the key bytes are never part of the message.
+ */
+export class KeyError extends ShardlogError {
+  readonly keyId: string;
+  readonly file: string | undefined;
+  constructor(keyId: string, detail: string, file?: string) {
+    super('ERR_SHARDLOG_KEY', `${file ? `${file}: ` : ''}key ${JSON.stringify(keyId)}: ${detail}`);
+    this.keyId = keyId;
+    this.file = file;
+  }
+}
+
 /** Errors as they cross a thread boundary (structured clone keeps only plain fields). */
 export interface SerializedError {
   name: string;
@@ -126,6 +141,7 @@ export interface SerializedError {
   file?: string;
   offset?: number;
   shard?: number;
+  keyId?: string;
 }
 
 export function serializeError(e: unknown): SerializedError {
@@ -141,6 +157,7 @@ export function serializeError(e: unknown): SerializedError {
       file: typeof o.file === 'string' ? o.file : undefined,
       offset: typeof o.offset === 'number' ? o.offset : undefined,
       shard: typeof o.shard === 'number' ? o.shard : undefined,
+      keyId: typeof o.keyId === 'string' ? o.keyId : undefined,
     };
   }
   return { name: 'Error', message: String(e) };
@@ -160,6 +177,10 @@ export function deserializeError(s: SerializedError): Error {
       break;
     case 'ERR_SHARDLOG_WRITER_START':
       e = new WriterStartError(s.shard ?? 0, s.message);
+      e.message = s.message;
+      break;
+    case 'ERR_SHARDLOG_KEY':
+      e = new KeyError(s.keyId ?? '?', s.message, s.file);
       e.message = s.message;
       break;
     case 'ERR_SHARDLOG_INVALID_ARGUMENT':

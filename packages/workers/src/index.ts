@@ -25,3 +25,5 @@ export * from './verify-segment.js';
 export * from './writer-start.js';
 export * from './verify-pool.js';
 export { CURRENT_LINK } from './writer-files.js';
+export * from './encryption-keys.js';
+export * from './frame-crypto.js';

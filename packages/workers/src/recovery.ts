@@ -16,6 +16,7 @@
  *   removed or cut: recovery only deletes what it wrote.
  * The scanning itself is segment-scanner.ts's and line-scanner.ts's; this module decides what to cut, remove or refuse.
  */
+import type { KeyRing } from './encryption-keys.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CorruptLogError, LogFormatError } from './errors.js';
@@ -64,6 +65,9 @@ export interface ShardRecovery {
 
 export interface RecoverOptions {
   skipCorrupt?: boolean;
+  /** Encrypted segments: the keys and the log id their segment keys are bound to. */
+  keys?: KeyRing;
+  logId?: string;
 }
 
 export function recoverShard(dir: string, shard: number, format: Format, opts: RecoverOptions = {}): ShardRecovery {
@@ -115,7 +119,7 @@ function isUnfinished(seg: SegmentRef, format: Format, last: boolean): boolean {
 }
 
 function recoverFramedTail(seg: SegmentRef, report: ShardRecovery, opts: RecoverOptions): void {
-  const sc = new SegmentScanner(seg, { last: true, payloads: false });
+  const sc = new SegmentScanner(seg, { last: true, payloads: false, keys: opts.keys, logId: opts.logId });
   try {
     let maxSeq = sc.header!.prevMaxSeq;
     report.segmentsScanned = 1;

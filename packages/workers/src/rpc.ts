@@ -63,6 +63,8 @@ export interface ShardWriterData {
   segmentBytes: number;
   maxBatchBytes: number;
   skipCorrupt: boolean;
+  /** Encryption at rest: new segments are sealed under keys[keyId]; every key may open old ones. */
+  encryption?: WriterEncryption;
   testFaults?: TestFaults;
   /** Set when the writer shares its thread with other logs' writers (a log manager's pool). */
   hosted?: { turnBytes: number };
@@ -84,4 +86,11 @@ export interface WriterHostApi {
   detach(key: string): Promise<void>;
   /** How many writers this thread hosts. */
   hosted(): Promise<number>;
+}
+
+export interface WriterEncryption {
+  keyId: string;
+  keys: Record<string, Uint8Array>;
+  /** The log's id (manifest `id`): segment keys are bound to it. */
+  logId: string;
 }

@@ -30,13 +30,15 @@
 import * as fs from 'node:fs';
 import { crc32cUpdate, maskCrc } from './crc32c.js';
 import { align8, H_CRC, H_LEN, H_SEQ_HI, HEADER_BYTES, TYPE_BYTES, TYPE_SHIFT, TYPE_UTF8 } from './record-layout.js';
-import { LogFormatError } from './errors.js';
-import { checkFrame, checkFrameHeader, F_BODY, F_CRC, F_FLAGS, FRAME_FLAG_ENCRYPTED, FRAME_HEADER_BYTES, MAX_FRAME } from './frame.js';
-import { checkRecord, readSeq, SEGMENT_HEADER_BYTES_V1, segmentHeaderBytes, type SegmentHeader, type SegmentRef } from './segment.js';
+import { KeyError, LogFormatError } from './errors.js';
+import type { KeyRing } from './encryption-keys.js';
+import { checkFrame, checkFrameHeader, checkFrameRecords, F_BODY, F_CRC, F_FLAGS, FRAME_BAD_RECORDS, FRAME_FLAG_ENCRYPTED, FRAME_HEADER_BYTES, MAX_FRAME } from './frame.js';
+import { FrameOpener, GCM_TAG_BYTES, openSegmentKey } from './frame-crypto.js';
+import { checkRecord, readSeq, SEGMENT_FLAG_ENCRYPTED, SEGMENT_HEADER_BYTES_V1, segmentHeaderBytes, type SegmentHeader, type SegmentRef } from './segment.js';
 import { checkSegmentHead, readHead } from './segment-header.js';
 
 /** Why a record at some offset is not a whole valid record. */
-export type RecordFault = 'short' | 'bad-length' | 'bad-type' | 'bad-crc' | 'padding' | 'bad-chain' | 'bad-records';
+export type RecordFault = 'short' | 'bad-length' | 'bad-type' | 'bad-crc' | 'padding' | 'bad-chain' | 'bad-records' | 'bad-tag';
 
 const FAULT_TEXT: Record<RecordFault, string> = {
   short: 'record runs past the end of the file',
@@ -46,6 +48,7 @@ const FAULT_TEXT: Record<RecordFault, string> = {
   padding: 'record padding runs past the end of the file',
   'bad-chain': 'frame is out of its chain',
   'bad-records': 'frame records are inconsistent',
+  'bad-tag': 'frame fails authentication',
 };
 
 /** The same faults of a frame (format version 2). */
@@ -57,6 +60,7 @@ const FRAME_TEXT: Record<RecordFault, string> = {
   padding: 'frame padding runs past the end of the file',
   'bad-chain': "frame does not follow the previous frame (its prevCrc is not the previous frame's crc: a frame was dropped, reordered or copied from elsewhere)",
   'bad-records': 'frame records are inconsistent with its header',
+  'bad-tag': 'frame fails authentication (AES-GCM tag): tampered with, or moved from elsewhere',
 };
 
 /** A verdict's reason: a stable code and the sentence users see (made here, and only here). */
@@ -85,11 +89,16 @@ export interface ScanOptions {
   chunkBytes?: number;
   /** Load each record's payload (default true); false for scans that only count and check. */
   payloads?: boolean;
+  /** Encrypted segments: the keys that may open them, and the log's id (manifest `id`) their keys are bound to. */
+  keys?: KeyRing;
+  logId?: string;
 }
 
 const MAX_CHUNK = 4 << 20;
 const MAX_RECORD = 0x7ffffff0;
-const RECORD_FAULTS: Record<number, RecordFault> = { [-1]: 'short', [-2]: 'bad-length', [-3]: 'bad-type', [-4]: 'bad-crc', [-6]: 'bad-chain', [-7]: 'bad-records' };
+const RECORD_FAULTS: Record<number, RecordFault> = { [-1]: 'short', [-2]: 'bad-length', [-3]: 'bad-type', [-4]: 'bad-crc', [-6]: 'bad-chain', [-7]: 'bad-records', [-8]: 'bad-tag' };
+/** A frame whose CRC and chain hold but whose AES-GCM tag does not. */
+const FRAME_BAD_TAG = -8;
 const EMPTY = Buffer.alloc(0);
 
 function reason(code: RecordFault, suffix = '', frames = false): ScanReason {
@@ -137,6 +146,15 @@ export class SegmentScanner {
   /** The prevCrc the current frame was checked against (-1: not checked), and the crc the next frame must carry. */
   private frameChainIn = -1;
   private chain = -1;
+  /** An encrypted segment: its frames are opened in order by `opener` (undefined without its key). */
+  private sealed = false;
+  private opener: FrameOpener | undefined;
+  /** The frame `opener` opened last (its start), -1 when none. */
+  private openedAt = -1;
+  /** Where the frame `opener` can open next starts. */
+  private openerNext = -1;
+  private readonly keys: KeyRing | undefined;
+  private readonly logId: string | undefined;
 
   /** Opens and checks the header; a foreign or damaged header is a LogFormatError (the file is closed). */
   constructor(ref: SegmentRef, opts: ScanOptions = {}) {
@@ -147,6 +165,8 @@ export class SegmentScanner {
     this.live = opts.live ?? false;
     this.chunk = Math.max(HEADER_BYTES, Math.min(MAX_CHUNK, opts.chunkBytes ?? 1 << 20));
     this.payloads = opts.payloads ?? true;
+    this.keys = opts.keys;
+    this.logId = opts.logId;
     try {
       this.fd = fs.openSync(ref.file, 'r');
     } catch (e) {
@@ -164,9 +184,11 @@ export class SegmentScanner {
 
   private checkHeader(ref: SegmentRef): void {
     this.size = fs.fstatSync(this.fd).size;
-    const h = checkSegmentHead(readHead(this.fd), ref, this.last);
+    const head = readHead(this.fd);
+    const h = checkSegmentHead(head, ref, this.last);
     if (h) {
       this.header = h;
+      if (h.version === 2 && (h.flags ?? 0) & SEGMENT_FLAG_ENCRYPTED) this.openCrypto(h, head);
       this.pos = segmentHeaderBytes(h.version);
       this.frames = h.version === 2;
       this.chain = h.crc ?? -1;
@@ -174,6 +196,39 @@ export class SegmentScanner {
     }
     this.verdict = { kind: 'unfinished' };
     this.close();
+  }
+
+  /** An encrypted segment: check the key against the header's keyCheck (KeyError if missing or wrong). */
+  private openCrypto(h: SegmentHeader, head: Uint8Array): void {
+    this.sealed = true;
+    if (!this.keys) return; // no keys: the first frame is a KeyError (the header alone can be listed)
+    if (h.keyId === undefined || !h.salt || !h.keyCheck) throw new LogFormatError(this.file, 'encrypted segment header without its key id, salt or key check');
+    const key = openSegmentKey(this.keys, h.keyId, { logId: this.logId ?? '', shard: h.shard, firstSeq: h.firstSeq, salt: h.salt }, h.keyCheck, this.file);
+    this.opener = new FrameOpener(key, head);
+    this.openerNext = segmentHeaderBytes(2);
+  }
+
+  /**
+   * An encrypted frame at `off` (whole in the buffer, CRC and chain good): open it in place, so its
+   * records are read as plaintext; 0, or FRAME_BAD_TAG, or the records' fault. Frames open in order:
+   * one whose predecessor was not opened (after damage) cannot be, and fails like a bad tag.
+   */
+  private unseal(off: number, len: number): number {
+    const h = this.header!;
+    if (!this.opener) throw new KeyError(h.keyId ?? '?', 'the segment is encrypted and no keys were given', this.file);
+    if (off === this.openedAt && this.opener.back()) this.openerNext = off; // the same frame again
+    this.openedAt = -1;
+    if (off !== this.openerNext) return FRAME_BAD_TAG; // not the frame the chain of tags continues with
+    const o = off - this.bufStart;
+    const body = this.buf.readUInt32LE(o + F_BODY);
+    const start = o + FRAME_HEADER_BYTES;
+    const plain = this.opener.open(this.buf, o, this.buf.subarray(start, start + body), this.buf.subarray(start + body, start + body + GCM_TAG_BYTES));
+    if (!plain) return FRAME_BAD_TAG;
+    this.buf.set(plain, start);
+    plain.fill(0);
+    this.openedAt = off;
+    this.openerNext = off + align8(len);
+    return checkFrameRecords(this.dv, o) ? 0 : FRAME_BAD_RECORDS;
   }
 
   /** Bytes of the file as last seen. */
@@ -219,6 +274,7 @@ export class SegmentScanner {
     this.pos = offset;
     this.verdict = undefined;
     if (!this.frames) return;
+    if (this.sealed && !(offset > this.frameStart && offset < this.frameBodyEnd)) this.dropBuffer(); // opened frames sit in the buffer as plaintext
     if (offset > this.frameStart && offset < this.frameBodyEnd) return; // a record of the current frame
     if (offset === this.frameStart) this.chain = this.frameChainIn; // the current frame, checked afresh
     else if (offset !== this.frameNext && offset !== this.frameBodyEnd) this.chain = offset === segmentHeaderBytes(2) ? (this.header?.crc ?? -1) : -1;
@@ -234,6 +290,11 @@ export class SegmentScanner {
   }
 
   close(): void {
+    if (this.sealed) {
+      // (the buffers holding opened frames are the entries' own memory: views handed to the caller)
+      this.opener?.dispose();
+      this.opener = undefined;
+    }
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
   }
@@ -255,7 +316,11 @@ export class SegmentScanner {
         return false;
       }
       if (this.frames) {
-        const flen = this.frameAt(off, this.chain);
+        let flen = this.frameAt(off, this.chain);
+        if (flen > 0 && this.sealed) {
+          const f = this.unseal(off, flen);
+          if (f < 0) flen = f;
+        }
         if (flen > 0) {
           this.enterFrame(off, flen);
           continue;
@@ -292,9 +357,6 @@ export class SegmentScanner {
   /** Version 2: a valid frame of `len` bytes at `off`; its records are read next. */
   private enterFrame(off: number, len: number): void {
     const o = off - this.bufStart;
-    if (this.buf.readUInt16LE(o + F_FLAGS) & FRAME_FLAG_ENCRYPTED) {
-      throw new LogFormatError(this.file, `frame at offset ${off} is encrypted: reading it needs the log's key`);
-    }
     this.frameStart = off;
     this.frameBodyEnd = off + FRAME_HEADER_BYTES + this.buf.readUInt32LE(o + F_BODY);
     this.frameNext = off + align8(len);
@@ -346,6 +408,15 @@ export class SegmentScanner {
    */
   judge(off: number, fault: RecordFault): ScanVerdict | undefined {
     const fr = this.frames;
+    if (fault === 'bad-tag' || (this.sealed && fault === 'bad-records')) {
+      // CRC and chain good, tag bad: tampering, or a wrong key. At the tail of the last segment it is cut like a torn frame; before valid frames it is corruption
+      const after = this.findNextValid(off + 8);
+      if (after >= 0 || !this.last) {
+        return { kind: 'corrupt', offset: off, bytes: (after >= 0 ? after : this.size) - off, resumeAt: after, reason: reason(fault, ` (at offset ${off})`, true) };
+      }
+      if (this.live) return { kind: 'live-end', offset: off, reason: reason(fault, '', fr) };
+      return { kind: 'torn', offset: off, bytes: this.size - off, hole: false, reason: reason(fault, '', true) };
+    }
     if (fault === 'bad-chain') {
       // a whole frame, checksum good, out of place: never a torn write, always damage; read on from it
       return { kind: 'corrupt', offset: off, bytes: 0, resumeAt: off, reason: reason(fault, '', true) };

@@ -31,7 +31,9 @@ import {
 import type { ShardWriterApi, ShardWriterData, StartResult } from './rpc.js';
 import { shardDirName } from './segment.js';
 import { crc32cRange } from './crc-native.js';
-import { F_CRC, finishFrameCrc, FRAME_HEADER_BYTES, frameHeaderCrc, writeFrameHeader } from './frame.js';
+import { F_CRC, finishFrameCrc, FRAME_FLAG_ENCRYPTED, FRAME_HEADER_BYTES, frameHeaderCrc, writeFrameHeader } from './frame.js';
+import { GCM_TAG_BYTES } from './frame-crypto.js';
+import { zeroKeyRing, type KeyRing } from './encryption-keys.js';
 import { Batch } from './writer-batch.js';
 import { WriterCounters } from './writer-counters.js';
 import { SegmentFiles } from './writer-files.js';
@@ -65,6 +67,10 @@ export class ShardWriter {
   /** The frame header of the batch being written (format version 2). */
   private readonly frameHeader = new Uint8Array(FRAME_HEADER_BYTES);
   private readonly frameView = new DataView(this.frameHeader.buffer);
+  /** Encrypted: the keys (zeroed when the writer finishes), the batch's plaintext views, the frame's tag. */
+  private keys: KeyRing | undefined;
+  private readonly plain: Uint8Array[] = [];
+  private readonly tag = new Uint8Array(GCM_TAG_BYTES);
   /** Ring position (bytes, wraps at 2^32); 0 unless a test starts it elsewhere. */
   private head: number;
   /** Logical bytes made durable. */
@@ -94,7 +100,10 @@ export class ShardWriter {
     this.counters.written = this.head >>> 0;
     this.durable = this.counters.written;
     const shardDir = path.join(data.dir, shardDirName(data.shard));
-    const files = { shardDir, shard: data.shard, format: data.format, faults: data.testFaults };
+    const enc = data.encryption;
+    if (enc) this.keys = { keyId: enc.keyId, keys: new Map(Object.entries(enc.keys)) };
+    const crypto = enc && this.keys ? { ring: this.keys, logId: enc.logId } : undefined;
+    const files = { shardDir, shard: data.shard, format: data.format, faults: data.testFaults, crypto };
     this.files = new SegmentFiles(files, this.counters, (t, s) => this.synced(t, s), (e) => this.fail(e), () => Atomics.notify(this.i32, I_SLEEPING));
     this.framed = data.format === 'framed' && this.files.version === 2;
     this.batch = new Batch(this.ring, data.format, Math.min(data.maxBatchBytes, this.ring.capacity >>> 1), data.format === 'framed' && !this.framed);
@@ -116,7 +125,7 @@ export class ShardWriter {
   private async start(): Promise<StartResult> {
     let recovery: ShardRecovery;
     try {
-      recovery = recoverShard(this.data.dir, this.data.shard, this.data.format, { skipCorrupt: this.data.skipCorrupt });
+      recovery = recoverShard(this.data.dir, this.data.shard, this.data.format, { skipCorrupt: this.data.skipCorrupt, keys: this.keys, logId: this.data.encryption?.logId });
     } catch (e) {
       return { ok: false, error: serializeError(e) };
     }
@@ -172,14 +181,25 @@ export class ShardWriter {
       // one frame per batch: its header from a preallocated buffer, then the records straight from the ring
       const fh = this.frameHeader;
       views.push(fh);
-      const body = b.views(views);
-      writeFrameHeader(this.frameView, 0, files.chain, b.firstSeq, b.entries, body);
+      let body: number;
+      if (files.sealer) {
+        const plain = this.plain;
+        plain.length = 0;
+        body = b.views(plain);
+        writeFrameHeader(this.frameView, 0, files.chain, b.firstSeq, b.entries, body, FRAME_FLAG_ENCRYPTED);
+        for (const c of files.sealer.seal(fh, 0, plain, this.tag)) views.push(c);
+        views.push(this.tag);
+        plain.length = 0;
+      } else {
+        body = b.views(views);
+        writeFrameHeader(this.frameView, 0, files.chain, b.firstSeq, b.entries, body);
+      }
       let crc = frameHeaderCrc(fh, 0);
       for (let i = 1; i < views.length; i++) crc = crc32cRange(crc, views[i], 0, views[i].length);
       const stored = finishFrameCrc(crc);
       this.frameView.setUint32(F_CRC, stored, true);
       files.chain = stored;
-      total = FRAME_HEADER_BYTES + body;
+      total = FRAME_HEADER_BYTES + body + (files.sealer ? GCM_TAG_BYTES : 0);
     } else total = b.views(views);
     files.write(views, total, b.maxSeq);
     slowDisk(this.data.testFaults);
@@ -358,6 +378,7 @@ export class ShardWriter {
         this.fail(e);
       }
     } else this.files.abandon();
+    zeroKeyRing(this.keys);
     Atomics.notify(this.i32, I_DURABLE_EPOCH);
     Atomics.notify(this.i32, I_HEAD);
     return this.failed ? { ok: false, error: this.failed } : { ok: true };

@@ -13,11 +13,11 @@
  * - a segment that is gone when its turn comes (retention removed it meanwhile) is `removed`, not an error.
  * The reading and the verdicts are segment-scanner.ts's; this module turns them into a SegmentCheck.
  */
-import { LogFormatError } from './errors.js';
+import { LogFormatError, KeyError } from './errors.js';
 import { SegmentScanner } from './segment-scanner.js';
 
 /** What kind of problem: a header that is not ours, damaged records, seqs out of order, a broken link. */
-export type VerifyIssueKind = 'format' | 'corrupt' | 'order' | 'chain';
+export type VerifyIssueKind = 'format' | 'corrupt' | 'order' | 'chain' | 'key';
 
 export interface VerifyIssue {
   /** Byte offset in the file. */
@@ -26,6 +26,8 @@ export interface VerifyIssue {
   /** Bytes of the bad region (up to the next valid record or the end of the file); 0 for header and order problems. */
   bytes: number;
   kind: VerifyIssueKind;
+  /** kind 'key': the key id the segment asks for. */
+  keyId?: string;
 }
 
 export interface SegmentCheck {
@@ -56,6 +58,9 @@ export interface SegmentTask {
   firstSeq: number;
   /** The shard's last segment (where a torn tail is expected after a crash). */
   isLast: boolean;
+  /** An encrypted log: its keys (plain object: tasks cross to pool threads) and id. */
+  keys?: Record<string, Uint8Array>;
+  logId?: string;
 }
 
 export function verifySegment(task: SegmentTask): SegmentCheck {
@@ -63,8 +68,13 @@ export function verifySegment(task: SegmentTask): SegmentCheck {
   const out: SegmentCheck = { file, shard, firstSeq, bytes: 0, records: 0, minSeq: 0, maxSeq: 0, prevMaxSeq: -1, errors: [] };
   let sc: SegmentScanner;
   try {
-    sc = new SegmentScanner(task, { last: isLast, payloads: false });
+    const keys = task.keys ? { keyId: undefined, keys: new Map(Object.entries(task.keys)) } : undefined;
+    sc = new SegmentScanner(task, { last: isLast, payloads: false, keys, logId: task.logId });
   } catch (e) {
+    if (e instanceof KeyError) {
+      out.errors.push({ offset: 0, reason: e.message, bytes: 0, kind: 'key', keyId: e.keyId });
+      return out;
+    }
     // not ours (LogFormatError), or not readable at all (a directory, no permission)
     const reason = e instanceof LogFormatError ? e.message.slice(file.length + 2) : `cannot read: ${(e as Error).message}`;
     out.errors.push({ offset: 0, reason, bytes: 0, kind: 'format' });
@@ -77,7 +87,12 @@ export function verifySegment(task: SegmentTask): SegmentCheck {
     if (v?.kind === 'unfinished' && sc.bytes > 0) out.torn = { offset: 0, bytes: sc.bytes, reason: 'segment header was never written (a crash while creating the segment)' };
     if (!sc.header) return out;
     out.prevMaxSeq = sc.header.prevMaxSeq;
-    scanRecords(sc, out);
+    try {
+      scanRecords(sc, out);
+    } catch (e) {
+      if (!(e instanceof KeyError)) throw e;
+      out.errors.push({ offset: 0, reason: e.message, bytes: 0, kind: 'key', keyId: e.keyId });
+    }
     out.bytes = sc.bytes;
   } finally {
     sc.close();

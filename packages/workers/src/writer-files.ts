@@ -8,15 +8,19 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Format } from './record-layout.js';
 import type { TestFaults } from './rpc.js';
-import { encodeSegmentHeader, fsyncDir, SEGMENT_HEADER_CRC_V2, SEGMENT_VERSION, segmentFileName, segmentHeaderBytes } from './segment.js';
+import { encodeSegmentHeader, fsyncDir, SEGMENT_FLAG_ENCRYPTED, SEGMENT_HEADER_CRC_V2, SEGMENT_VERSION, segmentFileName, segmentHeaderBytes } from './segment.js';
 import type { WriterCounters } from './writer-counters.js';
 import { injectFault } from './writer-faults.js';
+import { keyFor, type KeyRing } from './encryption-keys.js';
+import { deriveSegmentKey, FrameSealer, keyCheck, newSalt } from './frame-crypto.js';
 
 export interface SegmentFilesConfig {
   shardDir: string;
   shard: number;
   format: Format;
   faults: TestFaults | undefined;
+  /** Encrypted: seal new segments under ring.keyId, bound to the log id. */
+  crypto?: { ring: KeyRing; logId: string };
 }
 
 /** Called when a sync covering the first `target` logical bytes (up to seq `seq`) completed. */
@@ -41,6 +45,8 @@ export class SegmentFiles {
   syncDone: Promise<void> = Promise.resolve();
   /** The crc field of the open segment's last frame (its header's CRC before the first): the next frame's prevCrc. */
   chain = 0;
+  /** Encrypted: seals the open segment's frames (its key lives as long as the segment). */
+  sealer: FrameSealer | undefined;
   /** The format version of the segments this writer creates (framed). */
   readonly version: number;
   private readonly headerBytes: number;
@@ -52,7 +58,7 @@ export class SegmentFiles {
     private readonly failed: (e: unknown) => void,
     private readonly wakeSelf: () => void,
   ) {
-    this.version = cfg.faults?.segmentVersion ?? (process.env.SHARDLOG_TEST_SEGMENT_VERSION === '1' ? 1 : SEGMENT_VERSION);
+    this.version = cfg.crypto ? SEGMENT_VERSION : cfg.faults?.segmentVersion ?? (process.env.SHARDLOG_TEST_SEGMENT_VERSION === '1' ? 1 : SEGMENT_VERSION);
     this.headerBytes = cfg.format === 'framed' ? segmentHeaderBytes(this.version) : 0;
   }
 
@@ -68,10 +74,12 @@ export class SegmentFiles {
    */
   adopt(file: string, size: number, maxSeq: number, version = SEGMENT_VERSION, chain = -1): void {
     this.maxSeq = maxSeq;
-    if (this.cfg.format === 'framed' && (version !== this.version || (version === 2 && chain === -1))) {
+    // An encrypted log never appends to a segment it did not create in this open: recovery may have
+    // cut frames whose nonces (frame indexes) would be used again for other plaintext under one key.
+    if (this.cfg.crypto || (this.cfg.format === 'framed' && (version !== this.version || (version === 2 && chain === -1)))) {
       // Not appended to. One that holds no record (only its header) would share its name with the
       // next segment (the next seq may be its very name): it holds nothing, so it goes.
-      if (size <= segmentHeaderBytes(version)) {
+      if (this.cfg.format === 'framed' && size <= segmentHeaderBytes(version)) {
         fs.unlinkSync(file);
         fsyncDir(this.cfg.shardDir);
       }
@@ -95,7 +103,7 @@ export class SegmentFiles {
     this.size = 0;
     if (format === 'lines') linkCurrent(shardDir, name);
     if (format === 'framed') {
-      const h = encodeSegmentHeader({ version: this.version, shard, firstSeq, prevMaxSeq: this.maxSeq });
+      const h = this.cfg.crypto && this.version === 2 ? this.sealedHeader(firstSeq) : encodeSegmentHeader({ version: this.version, shard, firstSeq, prevMaxSeq: this.maxSeq });
       if (this.version === 2) this.chain = new DataView(h.buffer, h.byteOffset).getUint32(SEGMENT_HEADER_CRC_V2, true);
       injectFault(faults, 'write', this.counters.writev + 1);
       fs.writeSync(this.fd, h);
@@ -108,6 +116,18 @@ export class SegmentFiles {
     // recovery removes: nothing in it was durable). The previous segment was synced before it closed.
     this.dirDirty = true;
     this.counters.segments++;
+  }
+
+  /** An encrypted segment's header (fresh salt, key id, keyCheck); its sealer is made ready. */
+  private sealedHeader(firstSeq: number): Uint8Array {
+    const { ring, logId } = this.cfg.crypto!;
+    const keyId = ring.keyId!;
+    const salt = newSalt();
+    const key = deriveSegmentKey(keyFor(ring, keyId), { logId, shard: this.cfg.shard, firstSeq, salt });
+    const h = encodeSegmentHeader({ version: 2, shard: this.cfg.shard, firstSeq, prevMaxSeq: this.maxSeq, flags: SEGMENT_FLAG_ENCRYPTED, salt, keyId, keyCheck: keyCheck(key) });
+    this.sealer?.dispose();
+    this.sealer = new FrameSealer(key, h);
+    return h;
   }
 
   /** One writev; a short write continues with the rest (the kernel may split), an error throws. */
@@ -136,6 +156,8 @@ export class SegmentFiles {
     if (this.unsynced > 0 || this.dirDirty) this.syncInline(written, lastSeq);
     fs.closeSync(this.fd);
     this.fd = -1;
+    this.sealer?.dispose();
+    this.sealer = undefined;
   }
 
   /** Close without syncing (the shard failed). */
@@ -147,6 +169,8 @@ export class SegmentFiles {
       /* already failed */
     }
     this.fd = -1;
+    this.sealer?.dispose();
+    this.sealer = undefined;
   }
 
   /** fdatasync in this thread, now: the open segment, and the directory if a segment was created. */

@@ -1,29 +1,31 @@
 /** `shardlog cat DIR`: print a framed log's entries in sequence order. */
 import { parseArgs } from 'node:util';
 import { readLog } from '@shardlog/core';
-import { dirArg, intOption, requireLog } from '../args.js';
+import { dirArg, intOption, KEY_FILE_HELP, keyFileOption, requireLog } from '../args.js';
 import type { Command } from '../command.js';
 
 export const catCommand: Command = {
   name: 'cat',
-  usage: 'cat DIR [--from SEQ] [--json]',
+  usage: 'cat DIR [--from SEQ] [--json] [--key-file F]',
   summary: 'print every entry in sequence order',
   help: [
-    'Usage: shardlog cat DIR [--from SEQ] [--json]',
+    'Usage: shardlog cat DIR [--from SEQ] [--json] [--key-file F]',
     '',
     'Print the entries of a framed log in global sequence order, one per line.',
     '',
     'Options:',
     '  --from SEQ   start at this sequence number',
     '  --json       one JSON object per entry: {"seq","shard","text"} or {"seq","shard","base64"}',
+    KEY_FILE_HELP,
     '  -h, --help   this help',
   ].join('\n'),
   async run(args) {
-    const { values, positionals } = parseArgs({ args, options: { from: { type: 'string' }, json: { type: 'boolean' } }, allowPositionals: true });
+    const { values, positionals } = parseArgs({ args, options: { from: { type: 'string' }, json: { type: 'boolean' }, 'key-file': { type: 'string' } }, allowPositionals: true });
     const dir = dirArg(positionals);
     const fromSeq = intOption('--from', values.from, 0, 0);
     requireLog(dir);
-    for await (const e of readLog({ dir, fromSeq })) {
+    const encryption = keyFileOption(values['key-file']);
+    for await (const e of readLog({ dir, fromSeq, encryption })) {
       const line = values.json
         ? JSON.stringify(e.isText ? { seq: e.seq, shard: e.shard, text: e.text() } : { seq: e.seq, shard: e.shard, base64: Buffer.from(e.data).toString('base64') })
         : e.isText

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { InvalidArgumentError, type ShardRecovery } from '@shardlog/workers';
 import { openLog, rebuildManifest } from '@shardlog/core';
-import { dirArg, requireLog } from '../args.js';
+import { dirArg, requireLog, KEY_FILE_HELP, keyFileOption } from '../args.js';
 import type { Command } from '../command.js';
 
 export function describeRecovery(r: ShardRecovery): string[] {
@@ -15,7 +15,7 @@ export function describeRecovery(r: ShardRecovery): string[] {
 
 export const recoverCommand: Command = {
   name: 'recover',
-  usage: 'recover DIR [--skip-corrupt] [--verify-all] [--rebuild-manifest] [--json]',
+  usage: 'recover DIR [--skip-corrupt] [--verify-all] [--rebuild-manifest] [--json] [--key-file F]',
   summary: 'run recovery (cut torn tails) and print what it did',
   help: [
     'Usage: shardlog recover DIR [--skip-corrupt] [--verify-all] [--rebuild-manifest] [--json]',
@@ -34,12 +34,13 @@ export const recoverCommand: Command = {
     '                  segments first (format from their extensions, shard count from the shard',
     '                  directories; refused when that is ambiguous), then recover',
     '  --json          print the report as JSON',
+    KEY_FILE_HELP,
     '  -h, --help      this help',
   ].join('\n'),
   async run(args) {
     const { values, positionals } = parseArgs({
       args,
-      options: { 'skip-corrupt': { type: 'boolean' }, 'verify-all': { type: 'boolean' }, 'rebuild-manifest': { type: 'boolean' }, json: { type: 'boolean' } },
+      options: { 'skip-corrupt': { type: 'boolean' }, 'verify-all': { type: 'boolean' }, 'rebuild-manifest': { type: 'boolean' }, json: { type: 'boolean' }, 'key-file': { type: 'string' } },
       allowPositionals: true,
     });
     const dir = dirArg(positionals);
@@ -47,7 +48,7 @@ export const recoverCommand: Command = {
     if (rebuilt) process.stderr.write(`rebuilt ${dir}/shardlog.json: ${rebuilt.format}, ${rebuilt.shards} shards, id ${rebuilt.id}\n`);
     const m = rebuilt ?? requireLog(dir);
     if (!m) throw new InvalidArgumentError(`${dir} has no manifest (shardlog.json): run shardlog recover --rebuild-manifest ${dir} to derive it from the segments`);
-    const log = await openLog({ dir, format: m.format, skipCorrupt: values['skip-corrupt'] ?? false, verify: values['verify-all'] ? 'all' : 'tail' });
+    const log = await openLog({ dir, format: m.format, skipCorrupt: values['skip-corrupt'] ?? false, verify: values['verify-all'] ? 'all' : 'tail', encryption: keyFileOption(values['key-file'], true) });
     const report = log.recovery;
     await log.close();
     if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');

@@ -2,8 +2,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { listSegments, listShardDirs, LOCK_FILE, scanLineSegment, verifySegment, type Format } from '@shardlog/workers';
-import { dirArg, requireLog } from '../args.js';
+import { KeyError, listSegments, listShardDirs, LOCK_FILE, scanLineSegment, verifySegment, type Format, type SegmentCheck } from '@shardlog/workers';
+import { readKeysOf, type ReadKeys } from '@shardlog/core';
+import { dirArg, requireLog, KEY_FILE_HELP, keyFileOption } from '../args.js';
 import type { Command } from '../command.js';
 
 export interface ShardFileStats {
@@ -18,19 +19,31 @@ export interface ShardFileStats {
   tornBytes: number;
 }
 
-export function shardFileStats(dir: string, shard: number, format: Format): ShardFileStats {
+/** A segment check of an encrypted segment whose key is missing or wrong: a KeyError, not a wrong seq. */
+function checked(c: SegmentCheck): SegmentCheck {
+  const k = c.errors.find((e) => e.kind === 'key');
+  if (k) {
+    const e = new KeyError(k.keyId ?? '?', k.reason, c.file);
+    e.message = k.reason;
+    throw e;
+  }
+  return c;
+}
+
+export function shardFileStats(dir: string, shard: number, format: Format, keys?: ReadKeys): ShardFileStats {
+  const k = keys ? { keys: Object.fromEntries(keys.keys.keys), logId: keys.logId } : {};
   const segs = listSegments(dir, shard, format);
   const st: ShardFileStats = { shard, segments: segs.length, bytes: 0, firstSeq: segs[0]?.firstSeq ?? 0, lastSeq: 0, tornBytes: 0 };
   for (const s of segs) st.bytes += fs.statSync(s.file, { throwIfNoEntry: false })?.size ?? 0; // (removed meanwhile: 0)
   const last = segs[segs.length - 1];
   if (!last) return st;
   if (format === 'framed') {
-    const c = verifySegment({ file: last.file, shard, firstSeq: last.firstSeq, isLast: true });
+    const c = checked(verifySegment({ file: last.file, shard, firstSeq: last.firstSeq, isLast: true, ...k }));
     st.lastSeq = c.records > 0 ? c.maxSeq : Math.max(0, c.prevMaxSeq);
     if (c.records === 0 && c.prevMaxSeq < 0 && segs.length > 1) {
       // a last segment without a header yet: the one before it holds the shard's highest seq
       const p = segs[segs.length - 2];
-      const b = verifySegment({ file: p.file, shard, firstSeq: p.firstSeq, isLast: false });
+      const b = checked(verifySegment({ file: p.file, shard, firstSeq: p.firstSeq, isLast: false, ...k }));
       st.lastSeq = b.records > 0 ? b.maxSeq : Math.max(0, b.prevMaxSeq);
     }
     st.tornBytes = c.torn?.bytes ?? 0;
@@ -58,10 +71,10 @@ function lockHolder(dir: string): string {
 
 export const statsCommand: Command = {
   name: 'stats',
-  usage: 'stats DIR [--json]',
+  usage: 'stats DIR [--json] [--key-file F]',
   summary: 'per shard: segments, bytes, seq range (offline, from the files)',
   help: [
-    'Usage: shardlog stats DIR [--json]',
+    'Usage: shardlog stats DIR [--json] [--key-file F]',
     '',
     'Read the log directory without opening the log (no lock, no recovery) and print, per shard,',
     "the segment count, bytes on disk, the first seq (oldest segment's name) and the last seq (the",
@@ -70,16 +83,18 @@ export const statsCommand: Command = {
     '',
     'Options:',
     '  --json       print as JSON',
+    KEY_FILE_HELP,
     '  -h, --help   this help',
   ].join('\n'),
   async run(args) {
-    const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean' } }, allowPositionals: true });
+    const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean' }, 'key-file': { type: 'string' } }, allowPositionals: true });
     const dir = dirArg(positionals);
     const m = requireLog(dir);
     const format: Format = m?.format ?? 'framed';
+    const keys = readKeysOf(dir, keyFileOption(values['key-file']));
     const ids = new Set(listShardDirs(dir));
     for (let s = 0; s < (m?.shards ?? 0); s++) ids.add(s);
-    const shards = [...ids].sort((a, b) => a - b).map((s) => shardFileStats(dir, s, format));
+    const shards = [...ids].sort((a, b) => a - b).map((s) => shardFileStats(dir, s, format, keys));
     const total = {
       segments: shards.reduce((a, s) => a + s.segments, 0),
       bytes: shards.reduce((a, s) => a + s.bytes, 0),

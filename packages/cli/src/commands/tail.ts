@@ -6,8 +6,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { InvalidArgumentError, listSegments, listShardDirs } from '@shardlog/workers';
-import { readShard, ShardCursor, type LogEntry } from '@shardlog/core';
-import { dirArg, intOption, requireLog } from '../args.js';
+import { readKeysOf, readShard, ShardCursor, type LogEntry, type ReadKeys } from '@shardlog/core';
+import { dirArg, intOption, requireLog, KEY_FILE_HELP, keyFileOption } from '../args.js';
 import type { Command } from '../command.js';
 
 function format(e: LogEntry, json: boolean): string {
@@ -20,14 +20,14 @@ async function print(line: string): Promise<void> {
 }
 
 /** The last n entries of the log (in seq order), reading each shard's segments from the newest back. */
-export function lastEntries(dir: string, shards: number[], n: number): LogEntry[] {
+export function lastEntries(dir: string, shards: number[], n: number, keys?: ReadKeys): LogEntry[] {
   const all: LogEntry[] = [];
   for (const s of shards) {
     const segs = listSegments(dir, s, 'framed');
     let got: LogEntry[] = [];
     for (let j = segs.length - 1; j >= 0; j--) {
       got = [];
-      for (const e of readShard(dir, s, segs[j].firstSeq)) {
+      for (const e of readShard(dir, s, segs[j].firstSeq, undefined, keys)) {
         got.push(e);
         if (got.length > n) got.shift();
       }
@@ -49,6 +49,7 @@ function tailOptions(args: string[]) {
       from: { type: 'string' },
       json: { type: 'boolean' },
       interval: { type: 'string' },
+      'key-file': { type: 'string' },
     },
     allowPositionals: true,
   });
@@ -59,7 +60,8 @@ function tailOptions(args: string[]) {
   const from = intOption('--from', values.from, 0);
   const m = requireLog(dir);
   if (m && m.format !== 'framed') throw new InvalidArgumentError(`log ${dir} is in '${m.format}' format: tail its .log files with tail(1)`);
-  return { dir, m, n, interval, json: values.json ?? false, follow: values.follow ?? false, from };
+  const keys = readKeysOf(dir, keyFileOption(values['key-file']));
+  return { dir, m, n, interval, json: values.json ?? false, follow: values.follow ?? false, from, keys };
 }
 
 export const tailCommand: Command = {
@@ -86,10 +88,11 @@ export const tailCommand: Command = {
     '  --from SEQ        start at this seq instead of the last N',
     '  --json            one JSON object per entry: {"seq","shard","text"} or {"seq","shard","base64"}',
     '  --interval MS     poll interval with -f (default 200)',
+    KEY_FILE_HELP,
     '  -h, --help        this help',
   ].join('\n'),
   async run(args) {
-    const { dir, m, n, interval, json, follow, from } = tailOptions(args);
+    const { dir, m, n, interval, json, follow, from, keys } = tailOptions(args);
     const ids = new Set(listShardDirs(dir));
     for (let s = 0; s < (m?.shards ?? 0); s++) ids.add(s);
     const shards = [...ids].sort((a, b) => a - b);
@@ -98,14 +101,14 @@ export const tailCommand: Command = {
     if (from !== undefined) {
       fromSeq = from;
     } else {
-      const last = lastEntries(dir, shards, n);
+      const last = lastEntries(dir, shards, n, keys);
       for (const e of last) await print(format(e, json));
       if (!follow) return 0;
       fromSeq = last.length > 0 ? last[last.length - 1].seq + 1 : 0;
-      if (last.length === 0) for (const s of shards) for (const e of readShard(dir, s, 0)) fromSeq = Math.max(fromSeq, e.seq + 1);
+      if (last.length === 0) for (const s of shards) for (const e of readShard(dir, s, 0, undefined, keys)) fromSeq = Math.max(fromSeq, e.seq + 1);
     }
 
-    const cursors = shards.map((s) => new ShardCursor(dir, s, fromSeq));
+    const cursors = shards.map((s) => new ShardCursor(dir, s, fromSeq, undefined, keys));
     const stuckAt = cursors.map(() => '');
     // Hold an entry back until every shard has shown a seq at least as high (then nothing lower can
     // still come: each shard writes in seq order), or until it has waited one poll (an idle shard

@@ -1,15 +1,15 @@
 /** `shardlog verify DIR`: check every record's CRC with a thread pool; exit 1 on corruption. */
 import { parseArgs } from 'node:util';
 import { verifyLog } from '@shardlog/core';
-import { dirArg, intOption, requireLog } from '../args.js';
+import { dirArg, intOption, KEY_FILE_HELP, keyFileOption, requireLog } from '../args.js';
 import type { Command } from '../command.js';
 
 export const verifyCommand: Command = {
   name: 'verify',
-  usage: 'verify DIR [--json] [--threads N]',
+  usage: 'verify DIR [--json] [--threads N] [--key-file F]',
   summary: 'check every frame and record of every segment (CRC, frame chain, order, missing segments); exit 1 on corruption',
   help: [
-    'Usage: shardlog verify DIR [--json] [--threads N]',
+    'Usage: shardlog verify DIR [--json] [--threads N] [--key-file F]',
     '',
     'Check every segment of a framed log, one segment per task on a pool of threads: the segment',
     "header, each record's length, type and CRC-32C, that sequence numbers rise, and that each",
@@ -24,14 +24,15 @@ export const verifyCommand: Command = {
     'Options:',
     '  --json        print the full report as JSON',
     '  --threads N   pool threads (default: the CPU count); 0 checks in the main thread',
+    KEY_FILE_HELP,
     '  -h, --help    this help',
   ].join('\n'),
   async run(args) {
-    const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean' }, threads: { type: 'string' } }, allowPositionals: true });
+    const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean' }, threads: { type: 'string' }, 'key-file': { type: 'string' } }, allowPositionals: true });
     const dir = dirArg(positionals);
     const threads = intOption('--threads', values.threads, 0);
     requireLog(dir);
-    const r = await verifyLog({ dir, threads });
+    const r = await verifyLog({ dir, threads, encryption: keyFileOption(values['key-file']) });
     if (values.json) {
       process.stdout.write(JSON.stringify(r, null, 2) + '\n');
     } else {

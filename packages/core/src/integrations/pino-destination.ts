@@ -22,6 +22,7 @@ import { beginOpen, openLog, openLogSync, type Log, type OpeningLog } from '../l
 import { appendInPieces } from '../producer.js';
 import { resolveOptions, type OpenOptions, type SyncOption } from '../options.js';
 import { RingFill } from './ring-fill.js';
+import { zeroKeyRing } from '@shardlog/workers';
 import { registerExitFlush, unregisterExitFlush, type ExitFlushTarget } from './exit-flush.js';
 
 export interface ShardlogDestinationOptions extends Partial<Omit<OpenOptions, 'format' | 'sync'>> {
@@ -108,9 +109,9 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
       this.opening = Promise.resolve(log);
       process.nextTick(() => this.emit('ready'));
     } else {
-      const format = open.format ?? 'lines';
+      const format = open.format ?? (open.encryption ? 'framed' : 'lines'); // encrypted logs are framed
       const openOptions = { ...open, format, flushOnExit, shards: open.shards ?? destinationShards(open.dir) } as OpenOptions;
-      resolveOptions(openOptions); // bad options throw here, not later as an 'error' event
+      zeroKeyRing(resolveOptions(openOptions).encryption); // bad options throw here, not later as an 'error' event
       this.framed = format === 'framed';
       this.ownsLog = closeLog ?? true;
       this.opening = sync ? this.openSync(openOptions) : this.openAsync(openOptions);
