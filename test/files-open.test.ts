@@ -103,6 +103,27 @@ describe('a missing manifest', () => {
     await log.close();
   });
 
+  it("rebuildManifest keeps the log's id: given, or still shown by a damaged manifest; an encrypted log refuses a new one", async () => {
+    const dir = logDir();
+    const encryption = { keys: { k1: new Uint8Array(32).fill(7) }, keyId: 'k1' };
+    const log = await openLog({ dir, shards: 2, encryption });
+    for (let i = 0; i < 10; i++) log.append(`secret ${i}`);
+    await log.close();
+    const id = JSON.parse(fs.readFileSync(manifestFile(dir), 'utf8')).id;
+    fs.rmSync(manifestFile(dir));
+    expect(() => rebuildManifest(dir)).toThrow(/encrypted.*bound to the log's id/);
+    expect(fs.existsSync(manifestFile(dir))).toBe(false);
+    expect(() => rebuildManifest(dir, { id: 'not-a-uuid' })).toThrow(InvalidArgumentError);
+    expect(rebuildManifest(dir, { id })).toMatchObject({ id, format: 'framed', shards: 2 });
+    expect([...readLogSync({ dir, encryption })].map((e) => e.text())).toEqual(Array.from({ length: 10 }, (_, i) => `secret ${i}`));
+    // a manifest damaged past parsing that still shows its id keeps it
+    fs.writeFileSync(manifestFile(dir), `{"shardlog": 1, "id": "${id}", "format": "fr`);
+    expect(rebuildManifest(dir)).toMatchObject({ id });
+    const again = await openLog({ dir, encryption });
+    expect(again.id).toBe(id);
+    await again.close();
+  });
+
   it('rebuildManifest refuses when the files are ambiguous, when the manifest is sound, and while the log is open', async () => {
     const dir = logDir();
     await writtenLog(dir, 3, 6);

@@ -9,7 +9,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   InvalidArgumentError,
+  listSegments,
   LogFormatError,
+  readSegmentHeader,
+  SEGMENT_FLAG_ENCRYPTED,
   MANIFEST_FILE,
   MAX_SHARDS,
   newManifest,
@@ -92,10 +95,16 @@ function createManifest(dir: string, format: Format, shardsOption: number | unde
  * shard directories (000, 001, ... with no gap). Refuses (LogFormatError) when that is ambiguous:
  * no segments, both kinds, a gap in the shard directories, segments outside them. Refuses
  * (InvalidArgumentError) when the log has a sound manifest. Takes the log's lock while it works;
- * the new manifest gets a new id. Returns it.
+ * the new manifest keeps the log's id when it is given (`options.id`) or the damaged manifest still
+ * shows it, else it gets a new one (refused for an encrypted log: its keys are bound to the id).
+ * Returns it.
  */
-export function rebuildManifest(dir: string): Manifest & { id: string } {
+export function rebuildManifest(dir: string, options: { id?: string } = {}): Manifest & { id: string } {
   if (typeof dir !== 'string' || dir.length === 0) throw new InvalidArgumentError('rebuildManifest takes the log directory');
+  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('rebuildManifest options must be an object ({ id })');
+  if (options.id !== undefined && (typeof options.id !== 'string' || !UUID.test(options.id))) {
+    throw new InvalidArgumentError(`rebuildManifest: id must be the log's UUID (from its old shardlog.json), got ${JSON.stringify(options.id)}`);
+  }
   const abs = path.resolve(dir);
   let real: string;
   try {
@@ -120,11 +129,51 @@ export function rebuildManifest(dir: string): Manifest & { id: string } {
     }
     if (sound) throw new InvalidArgumentError(`log ${real} has a sound manifest (${file}): nothing to rebuild`);
     const m = newManifest(derivedFormat(real), derivedShards(real));
+    const id = options.id ?? salvagedId(file);
+    if (id !== undefined) m.id = id;
+    else if (hasEncryptedSegment(real, m.shards)) {
+      throw new LogFormatError(
+        file,
+        "cannot rebuild: the segments are encrypted and their keys are bound to the log's id, which the manifest held. " +
+          'Pass it: rebuildManifest(dir, { id }) or `shardlog recover --rebuild-manifest --id UUID` (the id is in any copy of the old shardlog.json, and in the dedup ids of a shipped stream)',
+      );
+    }
     writeManifest(real, m);
     return m as Manifest & { id: string };
   } finally {
     release();
   }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The id a damaged manifest still shows (`"id": "<uuid>"` anywhere in its text), if any. */
+function salvagedId(file: string): string | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'latin1');
+  } catch {
+    return undefined;
+  }
+  const m = /"id"\s*:\s*"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"/i.exec(text);
+  return m ? m[1] : undefined;
+}
+
+/** Does any framed segment of the log carry the encrypted flag in its header? */
+function hasEncryptedSegment(dir: string, shards: number): boolean {
+  for (let shard = 0; shard < shards; shard++) {
+    const segs = listSegments(dir, shard, 'framed');
+    for (const [i, seg] of segs.entries()) {
+      let h: ReturnType<typeof readSegmentHeader>;
+      try {
+        h = readSegmentHeader(seg, i === segs.length - 1);
+      } catch {
+        continue; // not a header of ours: opening the log will say so
+      }
+      if (typeof h === 'object' && ((h.flags ?? 0) & SEGMENT_FLAG_ENCRYPTED) !== 0) return true;
+    }
+  }
+  return false;
 }
 
 function derivedFormat(dir: string): Format {

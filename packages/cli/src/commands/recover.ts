@@ -15,10 +15,10 @@ export function describeRecovery(r: ShardRecovery): string[] {
 
 export const recoverCommand: Command = {
   name: 'recover',
-  usage: 'recover DIR [--skip-corrupt] [--verify-all] [--rebuild-manifest] [--json] [--key-file F]',
+  usage: 'recover DIR [--skip-corrupt] [--verify-all] [--rebuild-manifest [--id UUID]] [--json] [--key-file F]',
   summary: 'run recovery (cut torn tails) and print what it did',
   help: [
-    'Usage: shardlog recover DIR [--skip-corrupt] [--verify-all] [--rebuild-manifest] [--json]',
+    'Usage: shardlog recover DIR [--skip-corrupt] [--verify-all] [--rebuild-manifest [--id UUID]] [--json] [--key-file F]',
     '',
     'Open the log, which runs recovery exactly as openLog does (check every segment header, scan',
     "each shard's last segment, cut a torn tail), print the report and close. Takes the log's lock:",
@@ -33,6 +33,9 @@ export const recoverCommand: Command = {
     '  --rebuild-manifest  the manifest (shardlog.json) is missing or damaged: derive it from the',
     '                  segments first (format from their extensions, shard count from the shard',
     '                  directories; refused when that is ambiguous), then recover',
+    "  --id UUID       with --rebuild-manifest: the log's id from its old manifest (kept when the",
+    '                  damaged manifest still shows it; needed for an encrypted log, whose keys are',
+    "                  bound to it, and keeps a shipper's dedup ids valid)",
     '  --json          print the report as JSON',
     KEY_FILE_HELP,
     '  -h, --help      this help',
@@ -40,11 +43,12 @@ export const recoverCommand: Command = {
   async run(args) {
     const { values, positionals } = parseArgs({
       args,
-      options: { 'skip-corrupt': { type: 'boolean' }, 'verify-all': { type: 'boolean' }, 'rebuild-manifest': { type: 'boolean' }, json: { type: 'boolean' }, 'key-file': { type: 'string' } },
+      options: { 'skip-corrupt': { type: 'boolean' }, 'verify-all': { type: 'boolean' }, 'rebuild-manifest': { type: 'boolean' }, id: { type: 'string' }, json: { type: 'boolean' }, 'key-file': { type: 'string' } },
       allowPositionals: true,
     });
     const dir = dirArg(positionals);
-    const rebuilt = values['rebuild-manifest'] ? rebuildManifest(dir) : undefined;
+    if (values.id !== undefined && !values['rebuild-manifest']) throw new InvalidArgumentError('--id goes with --rebuild-manifest');
+    const rebuilt = values['rebuild-manifest'] ? rebuildManifest(dir, { id: values.id }) : undefined;
     if (rebuilt) process.stderr.write(`rebuilt ${dir}/shardlog.json: ${rebuilt.format}, ${rebuilt.shards} shards, id ${rebuilt.id}\n`);
     const m = rebuilt ?? requireLog(dir);
     if (!m) throw new InvalidArgumentError(`${dir} has no manifest (shardlog.json): run shardlog recover --rebuild-manifest ${dir} to derive it from the segments`);
