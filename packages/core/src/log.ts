@@ -179,9 +179,14 @@ export class Log extends Producer {
     return { ...this.handle, firstShard: this.nextProducer++ % this.shards };
   }
 
-  /** Close (and sync) every shard's segment file; each shard's next write starts a new one. */
+  /**
+   * Close (and sync) every shard's segment file; each shard's next write starts a new one. What this
+   * thread appended before the call is written first, so it stays in the old segments (a rotation
+   * is a point in this thread's stream of appends, whatever the writer threads had got to).
+   */
   async rotate(): Promise<void> {
     this.assertOpen();
+    await this.durable();
     await this.control(() => Promise.all(this.shardHandles.map((s) => s.rpc.rotate())));
   }
 
