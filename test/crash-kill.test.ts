@@ -4,12 +4,11 @@
  * there with its exact bytes, nothing is duplicated, nothing is corrupt, and the stale lock of the
  * killed process did not block the restart.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openLog, verifyLog } from '@shardlog/core';
-import { fixture, logDir, payload, readAll, waitForLines } from './helpers.js';
+import { fixture, logDir, payload, readAll, killAfterLines } from './helpers.js';
 
 const WRITER = fixture('crash-writer.mjs');
 const ROUNDS = 8;
@@ -20,21 +19,10 @@ describe('crash: SIGKILL while appending with sync batch', () => {
     const dir = logDir();
     const reported = new Map<number, number>(); // seq -> id, over all rounds
     for (let round = 0; round < ROUNDS; round++) {
-      const child = spawn(process.execPath, [WRITER, dir, String(round), String(round * ID_BASE)], { stdio: ['ignore', 'pipe', 'pipe'] });
-      const all: string[] = [];
-      let tail = '';
-      child.stdout.on('data', (d: Buffer) => {
-        const parts = (tail + d.toString()).split('\n');
-        tail = parts.pop()!;
-        all.push(...parts);
-      });
-      const closed = new Promise<void>((r) => child.on('close', () => r()));
       // kill after a different amount of durable output each round (some rounds very early)
       const target = [1, 7, 40, 150, 3, 300, 20, 90][round % 8];
-      await waitForLines(child, (lines) => lines.filter((l) => !l.startsWith('ready')).length >= target);
-      child.kill('SIGKILL');
-      await closed;
-      expect(child.signalCode).toBe('SIGKILL');
+      const { lines: all, signal } = await killAfterLines(WRITER, [dir, String(round), String(round * ID_BASE)], target);
+      expect(signal).toBe('SIGKILL');
       for (const l of all) {
         if (l.startsWith('ready')) continue;
         const [seq, id] = l.split(' ').map(Number);

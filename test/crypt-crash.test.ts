@@ -3,13 +3,12 @@
  * each seq once durable() resolves; it is SIGKILLed at a random moment. After reopening (with the
  * key), every reported seq reads back with its exact bytes, and nothing on disk holds the plaintext.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { openLog, readLogSync } from '@shardlog/core';
-import { fixture, logDir, payload, waitForLines } from './helpers.js';
+import { fixture, logDir, payload, killAfterLines } from './helpers.js';
 
 const WRITER = fixture('crash-writer.mjs');
 const ROUNDS = 5;
@@ -22,23 +21,9 @@ describe('crash: SIGKILL while appending to an encrypted log', () => {
     const encryption = { keys: { k1: Uint8Array.from(key) }, keyId: 'k1' };
     const reported = new Map<number, number>();
     for (let round = 0; round < ROUNDS; round++) {
-      const child = spawn(process.execPath, [WRITER, dir, String(round), String(round * ID_BASE)], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, CRASH_KEY_HEX: key.toString('hex') },
-      });
-      const all: string[] = [];
-      let tail = '';
-      child.stdout.on('data', (d: Buffer) => {
-        const parts = (tail + d.toString()).split('\n');
-        tail = parts.pop()!;
-        all.push(...parts);
-      });
-      const closed = new Promise<void>((r) => child.on('close', () => r()));
       const target = [1, 40, 150, 7, 300][round];
-      await waitForLines(child, (lines) => lines.filter((l) => !l.startsWith('ready')).length >= target);
-      child.kill('SIGKILL');
-      await closed;
-      expect(child.signalCode).toBe('SIGKILL');
+      const { lines: all, signal } = await killAfterLines(WRITER, [dir, String(round), String(round * ID_BASE)], target, { CRASH_KEY_HEX: key.toString('hex') });
+      expect(signal).toBe('SIGKILL');
       for (const l of all) {
         if (l.startsWith('ready')) continue;
         const [seq, id] = l.split(' ').map(Number);

@@ -24,7 +24,7 @@ import {
   recoverShard,
   SEGMENT_HEADER_BYTES,
 } from '@shardlog/workers';
-import { copyDir, flipByte, logDir, readAll, records, runCli, runModule, segmentFiles, tmpDir, writeLog, type RecordAt } from './helpers.js';
+import { flipByte, freshCopy, logDir, readAll, records, runCli, runModule, segmentFiles, seqTexts, writeLog, type RecordAt } from './helpers.js';
 
 /** The frames of a segment, from helpers.records: [start, end) and the records each holds. */
 function frames(file: string): { start: number; end: number; recs: RecordAt[] }[] {
@@ -49,13 +49,8 @@ async function base(): Promise<{ dir: string; expected: { seq: number; text: str
   return { dir, expected };
 }
 
-function fresh(from: string): string {
-  const d = path.join(tmpDir(), 'log');
-  copyDir(from, d);
-  return d;
-}
-
-const texts = (dir: string) => readAll(dir).map((e) => ({ seq: e.seq, text: e.text }));
+const fresh = freshCopy;
+const texts = seqTexts;
 
 describe('format 2 on disk', () => {
   it('an 80-byte header, then frames chained from its CRC; records carry a zero CRC word', async () => {

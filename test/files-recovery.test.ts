@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CorruptLogError, LogFormatError, openLog, readLogSync, verifyLog } from '@shardlog/core';
 import { crc32c, encodeSegmentHeader, maskCrc, recoverShard, SEGMENT_HEADER_BYTES_V1 } from '@shardlog/workers';
-import { copyDir, flipByte, logDir, readAll, records, segmentFiles, tmpDir, writeLog } from './helpers.js';
+import { flipByte, freshCopy, logDir, readAll, records, segmentFiles, seqTexts, writeLog } from './helpers.js';
 
 // These tests damage version-1 segments (records with their own CRC, as older builds wrote them, which
 // every reader, recovery and verify still handle) byte by byte; files-frames.test.ts does the same to
@@ -31,13 +31,8 @@ async function base(): Promise<{ dir: string; expected: { seq: number; text: str
   return { dir, expected };
 }
 
-function fresh(from: string): string {
-  const d = path.join(tmpDir(), 'log');
-  copyDir(from, d);
-  return d;
-}
-
-const texts = (dir: string) => readAll(dir).map((e) => ({ seq: e.seq, text: e.text }));
+const fresh = freshCopy;
+const texts = seqTexts;
 
 describe('recovery: torn tails', () => {
   it('truncating the last segment at every offset inside its last records cuts back to the last whole record', async () => {

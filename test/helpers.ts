@@ -154,6 +154,18 @@ export function copyDir(from: string, to: string): void {
   fs.cpSync(from, to, { recursive: true });
 }
 
+/** A copy of the log directory `from` in a fresh temp dir (each damage case works on its own copy). */
+export function freshCopy(from: string): string {
+  const d = path.join(tmpDir(), 'log');
+  copyDir(from, d);
+  return d;
+}
+
+/** Every entry of a log as { seq, text }, in seq order. */
+export function seqTexts(dir: string): { seq: number; text: string }[] {
+  return readAll(dir).map((e) => ({ seq: e.seq, text: e.text }));
+}
+
 // ---- child processes ----
 
 /** The path of a file in test/fixtures. */
@@ -182,6 +194,28 @@ export function runCli(args: string[]): Promise<{ code: number; stdout: string; 
 }
 
 /** Resolves with a child's stdout lines once `until` is true of them (rejects if it exits first). */
+/**
+ * The crash tests' round: run a writer child (node SCRIPT ...args), collect every line it prints,
+ * wait until `ready` lines aside it has printed `after` lines, SIGKILL it, and return all its lines
+ * (what it reported whole before it died: the reports a test may rely on; a half-printed last line
+ * is not one) and how it ended.
+ */
+export async function killAfterLines(script: string, args: string[], after: number, env: Record<string, string> = {}): Promise<{ lines: string[]; signal: NodeJS.Signals | null }> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const all: string[] = [];
+  let tail = '';
+  child.stdout.on('data', (d: Buffer) => {
+    const parts = (tail + d.toString()).split('\n');
+    tail = parts.pop()!;
+    all.push(...parts);
+  });
+  const closed = new Promise<void>((r) => child.on('close', () => r()));
+  await waitForLines(child, (lines) => lines.filter((l) => !l.startsWith('ready')).length >= after);
+  child.kill('SIGKILL');
+  await closed;
+  return { lines: all, signal: child.signalCode };
+}
+
 export function waitForLines(p: ChildProcess, until: (lines: string[]) => boolean): Promise<string[]> {
   return new Promise((resolve, reject) => {
     let buf = '';

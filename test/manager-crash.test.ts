@@ -2,11 +2,10 @@
  * A process writing a dozen logs through a log manager is SIGKILLed at random moments: on the next
  * open each log recovers on its own, with every entry the killed process saw durable, exactly once.
  */
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openLogManager, verifyLog } from '@shardlog/core';
-import { fixture, readAll, tmpDir, waitForLines } from './helpers.js';
+import { fixture, readAll, tmpDir, killAfterLines } from './helpers.js';
 
 const WRITER = fixture('manager-crash-writer.mjs');
 const ROUNDS = 4;
@@ -16,20 +15,9 @@ describe('log manager: SIGKILL while appending to many logs', () => {
     const root = tmpDir();
     const reported = new Map<string, Map<number, number>>(); // log -> seq -> id
     for (let round = 0; round < ROUNDS; round++) {
-      const child = spawn(process.execPath, [WRITER, root, String(round * 1_000_000)], { stdio: ['ignore', 'pipe', 'pipe'] });
-      const all: string[] = [];
-      let tail = '';
-      child.stdout.on('data', (d: Buffer) => {
-        const parts = (tail + d.toString()).split('\n');
-        tail = parts.pop()!;
-        all.push(...parts);
-      });
-      const closed = new Promise<void>((r) => child.on('close', () => r()));
       const target = [5, 200, 60, 700][round];
-      await waitForLines(child, (lines) => lines.filter((l) => l !== 'ready').length >= target);
-      child.kill('SIGKILL');
-      await closed;
-      expect(child.signalCode).toBe('SIGKILL');
+      const { lines: all, signal } = await killAfterLines(WRITER, [root, String(round * 1_000_000)], target);
+      expect(signal).toBe('SIGKILL');
       for (const l of all) {
         if (l === 'ready') continue;
         const [name, seq, id] = l.split(' ');
