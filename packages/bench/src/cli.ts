@@ -34,7 +34,7 @@ Options:
   --n N            entries per end-to-end run (quick 200000, full 2000000)
   --only LIST      comma-separated parts to run: ${PARTS.join(',')}
   --cases REGEX    only the end-to-end cases whose id matches (ids: shardlog-1-none-ascii,
-                   shardlog-4-batch-binary, dd, fdatasync-loop, sonic-boom, sonic-boom-fsync,
+                   shardlog-4-batch-binary, shardlog-1-batch-json1k, dd, dd-json1k, fdatasync-loop, sonic-boom, sonic-boom-fsync,
                    pino-destination, pino-transport, thread-stream, fs-stream, ...)
   --dir DIR        where runs write their files (default: the OS temp dir); use the disk you care about
   --out DIR        where results go (default: packages/bench/results)
@@ -169,7 +169,7 @@ export async function runBench(o: CliOptions, progress?: Progress): Promise<Repo
       for (const c of cases) {
         const spec: E2ESpec = { kind: 'e2e', ...c, ...where(c.id) };
         if (c.system === 'dd' || c.system === 'fdatasync-loop') {
-          const ref = thisRep.get(BATCH_REFERENCE);
+          const ref = thisRep.get(c.reference ?? BATCH_REFERENCE);
           spec.bytes = ref?.fileBytes ?? s.n * 120;
           spec.batchBytes = (ref?.extra.meanBatchBytes as number | undefined) ?? 1 << 20;
         }

@@ -76,6 +76,10 @@ export function shardlogId(shards: number, sync: 'none' | 'batch', shape: 'ascii
   return `shardlog-${shards}-${sync}-${shape}${format === 'lines' ? '-lines' : ''}`;
 }
 
+/** The 1 KiB case (JSON strings, one shard, sync 'batch') and the dd run that copies its bytes. */
+export const KIB_REFERENCE = 'shardlog-1-batch-json1k';
+export const KIB_DD = 'dd-json1k';
+
 /** End-to-end cases of one repetition, in the order they run. */
 export function e2eCases(s: Settings): E2ECase[] {
   const out: E2ECase[] = [];
@@ -100,6 +104,10 @@ export function e2eCases(s: Settings): E2ECase[] {
       }
     }
   }
+  // 1 KiB entries: an eighth as many, so the bytes are about 1.3 times those of the 100-byte runs
+  const kibN = Math.max(1, Math.round(s.n / 8));
+  out.push({ id: KIB_REFERENCE, label: "shardlog 1 shard, sync batch, 1 KiB JSON string", system: 'shardlog', n: kibN, shape: 'json1k', shards: 1, sync: 'batch' });
+  out.push({ id: KIB_DD, label: 'dd bs=1M conv=fdatasync (1 KiB run bytes)', system: 'dd', n: kibN, shape: 'json1k', reference: KIB_REFERENCE });
   if (s.linesFormat) {
     out.push({ id: shardlogId(1, 'none', 'ascii', 'lines'), label: "shardlog 1 shard, sync none, string, format 'lines'", system: 'shardlog', n: s.n, shape: 'ascii', shards: 1, sync: 'none', format: 'lines' });
   }

@@ -24,7 +24,10 @@ export interface E2ESpec {
   system: System;
   /** Entries to write (dd and fdatasync-loop: ignored, they write `bytes`). */
   n: number;
-  shape: 'ascii' | 'binary';
+  /** ascii and binary: 100-byte entries; json1k: 1 KiB JSON strings. */
+  shape: 'ascii' | 'binary' | 'json1k';
+  /** dd / fdatasync-loop: the case (of the same repetition) whose file bytes and batch size they copy. */
+  reference?: string;
   /** shardlog only. */
   shards?: number;
   sync?: 'none' | 'batch';

@@ -82,7 +82,9 @@ async function measureRunner(spec: E2ESpec, r: Runner): Promise<E2EResult> {
 let asciiPool: string[] | undefined;
 let asciiLines: string[] | undefined;
 let binPool: Uint8Array[] | undefined;
+let jsonPool: string[] | undefined;
 const ascii = (): string[] => (asciiPool ??= stringPool('ascii'));
+const json1k = (): string[] => (jsonPool ??= stringPool('json1k'));
 const lines = (): string[] => (asciiLines ??= ascii().map((s) => s + '\n'));
 const binary = (): Uint8Array[] => (binPool ??= binaryPool());
 
@@ -127,7 +129,7 @@ async function shardlogRunner(spec: E2ESpec): Promise<Runner> {
   const n = spec.n;
   let stats: ReturnType<Log['stats']> | undefined;
   return {
-    loop: spec.shape === 'binary' ? () => appendBinary(log, binary(), n) : () => appendStrings(log, ascii(), n),
+    loop: spec.shape === 'binary' ? () => appendBinary(log, binary(), n) : () => appendStrings(log, spec.shape === 'json1k' ? json1k() : ascii(), n),
     async finish() {
       await log.close();
       stats = log.stats();
