@@ -5,6 +5,7 @@
 export * from './errors.js';
 export * from './record-layout.js';
 export * from './ring-protocol.js';
+export { devZeroOpen, RingZeroer, ZERO_READ_MIN_BYTES } from './ring-zero.js';
 export * from './crc32c.js';
 export * from './crc-native.js';
 export * from './frame.js';

@@ -35,6 +35,7 @@ import { F_CRC, finishFrameCrc, FRAME_FLAG_ENCRYPTED, FRAME_HEADER_BYTES, frameH
 import { GCM_TAG_BYTES } from './frame-crypto.js';
 import { zeroKeyRing, type KeyRing } from './encryption-keys.js';
 import { Batch } from './writer-batch.js';
+import { RingZeroer } from './ring-zero.js';
 import { WriterCounters } from './writer-counters.js';
 import { SegmentFiles } from './writer-files.js';
 import { exitAfterBatches, slowDisk } from './writer-faults.js';
@@ -56,7 +57,7 @@ export class ShardWriter {
   private readonly ring: RingViews;
   private readonly i32: Int32Array;
   private readonly g32: Int32Array;
-  private readonly f64: Float64Array;
+  private readonly zeroer: RingZeroer;
   private readonly counters: WriterCounters;
   private readonly files: SegmentFiles;
   private readonly batch: Batch;
@@ -94,7 +95,7 @@ export class ShardWriter {
     this.ring = ringViews(data.ring);
     this.i32 = this.ring.i32;
     this.g32 = new Int32Array(data.global);
-    this.f64 = new Float64Array(data.ring);
+    this.zeroer = new RingZeroer(data.ring);
     this.counters = new WriterCounters(this.ring.b64);
     this.head = Atomics.load(this.i32, I_HEAD);
     this.counters.written = this.head >>> 0;
@@ -118,6 +119,7 @@ export class ShardWriter {
 
   /** The thread ends without a clean close (an exception, process.exit, terminate): never leave producers waiting. */
   onExit(): void {
+    this.zeroer.close();
     if (Atomics.load(this.i32, I_STATE) === STATE_CLOSED || this.failed) return;
     failShard(this.i32, this.g32, 'WORKER_EXIT');
   }
@@ -158,7 +160,7 @@ export class ShardWriter {
     const b = this.batch;
     if (b.collect(this.head, tail) === 0) return 0;
     if (b.entries > 0) this.writeBatch(b);
-    consume(this.i32, this.f64, this.ring.capacity, this.head, b.bytes, b.end);
+    consume(this.i32, this.zeroer, this.ring.capacity, this.head, b.bytes, b.end);
     this.head = b.end;
     const c = this.counters;
     c.written += b.bytes;
@@ -379,6 +381,7 @@ export class ShardWriter {
       }
     } else this.files.abandon();
     zeroKeyRing(this.keys);
+    this.zeroer.close();
     Atomics.notify(this.i32, I_DURABLE_EPOCH);
     Atomics.notify(this.i32, I_HEAD);
     return this.failed ? { ok: false, error: this.failed } : { ok: true };
