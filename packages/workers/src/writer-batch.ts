@@ -6,7 +6,7 @@
  */
 import { recordCrcAligned } from './crc32c.js';
 import { align8, H_CRC, HEADER_BYTES, seqOf } from './record-layout.js';
-import { CONTROL_BYTES, lengthAt, type RingViews } from './ring-protocol.js';
+import { CONTROL_BYTES, lengthAt, lengthPlain, PLAIN_LENGTH_READS, type RingViews } from './ring-protocol.js';
 
 export class Batch {
   /** Ring bytes the batch consumes (records and padding). */
@@ -37,6 +37,7 @@ export class Batch {
     const { i32, u8, mask } = this.ring;
     const framed = this.framed;
     const recordCrcs = this.recordCrcs;
+    const plain = PLAIN_LENGTH_READS;
     let pos = head;
     let nRegions = 0;
     let regionEnd = -1;
@@ -49,7 +50,7 @@ export class Batch {
     let cursor = -1; // lines format: where the next payload is compacted to
     while (((tail - pos) | 0) > 0 && bytes < this.maxBytes) {
       const idx = pos & mask;
-      const len = lengthAt(i32, idx);
+      const len = plain ? lengthPlain(i32, idx) : lengthAt(i32, idx);
       if (len === 0) break; // claimed, not yet published
       if (len < 0) {
         // padding (to the ring's end, or a failed append's claim): consumed, never written
