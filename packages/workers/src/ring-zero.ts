@@ -9,7 +9,11 @@
  */
 import * as fs from 'node:fs';
 
-/** Below this many bytes the syscall costs more than the fill. */
+/**
+ * Below this many bytes the syscall costs about as much as the fill or more. Measured (two runs):
+ * 1 KiB fill 0.8-1.3 µs, read 4.4-4.8; 4 KiB 2.0-2.5 against 2.4-12; 16 KiB 5.5-5.9 against 3.5-5.2;
+ * 64 KiB 16-25 against 9-16.
+ */
 export const ZERO_READ_MIN_BYTES = 16 * 1024;
 
 /** One /dev/zero descriptor per thread, shared by its writers (a pool thread hosts many): opened by the first, closed by the last. */
