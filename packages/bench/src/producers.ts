@@ -12,13 +12,15 @@
  * flag in shared memory, then appends its share in a loop and stores its end time (the monotonic
  * clock is the same in every thread); the result is n / (last end - start), sync 'none', 8 MiB
  * rings. A full ring blocks the producer (onFull: 'wait'), so the writers' speed bounds the result.
- * Prints one JSON line.
+ * mainCpuNs: the main thread's own CPU per entry it appended (cpu.ts), the producer's cost without
+ * the time it slept on a full ring or a contended lock. Prints one JSON line.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { attachProducer, openLog, type Entry, type ProducerHandle, type Producer } from '@shardlog/core';
+import { mainThreadCpuNs } from './cpu.js';
 import { binaryPool, POOL_MASK, stringPool, type Shape } from './entries.js';
 
 interface Shared {
@@ -69,13 +71,15 @@ async function main(): Promise<void> {
   const t0 = now();
   Atomics.store(sh.flag, 0, 1);
   Atomics.notify(sh.flag, 0);
+  const cpu0 = mainThreadCpuNs();
   produce(log, entries, each, sh, 0);
+  const mainCpu = (mainThreadCpuNs() - cpu0) / each;
   await Promise.all(workers.map((w) => new Promise((res) => w.once('exit', res))));
   const wall = Math.max(...sh.ends) - t0;
   await log.close();
   fs.rmSync(dir, { recursive: true, force: true });
   const total = each * producers;
-  const line = { node: process.version, producers, shards, shape, shared, entries: total, mPerS: +((total / wall) * 1e3).toFixed(3), nsPerEntry: +(wall / total).toFixed(1), load1: +os.loadavg()[0].toFixed(2) };
+  const line = { node: process.version, producers, shards, shape, shared, entries: total, mPerS: +((total / wall) * 1e3).toFixed(3), nsPerEntry: +(wall / total).toFixed(1), mainCpuNs: +mainCpu.toFixed(1), load1: +os.loadavg()[0].toFixed(2) };
   process.stdout.write(`${JSON.stringify(line)}\n`);
 }
 
