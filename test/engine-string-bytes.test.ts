@@ -1,7 +1,8 @@
 /**
  * Engine: a string entry lands on disk as exactly the bytes of Buffer.from(s, 'utf8'), on every
  * encoding path of the producer (exclusive: straight into the ring; shared: short strings through
- * the producer's scratch buffer, long ones sized first), with zero record padding.
+ * the producer's scratch buffer, long ones sized first; appendMany: sized first, ASCII copied as
+ * Latin-1), with zero record padding.
  */
 import { describe, expect, it } from 'vitest';
 import { openLog, readLogSync } from '@shardlog/core';
@@ -30,6 +31,8 @@ const SAMPLES = [
   '\u{1f600}'.repeat(128),
   'c',
   'ends with newline\n',
+  '\u00e9\n', // as many UTF-16 units as its bytes but one, and a newline: not ASCII
+  'x\u00e9\n',
 ];
 
 /** Every record of every segment of shard 0 has zero bytes from its end to the next multiple of 8. */
@@ -51,8 +54,9 @@ describe('string entries on disk', () => {
         const log = await openLog({ dir, shards: 1, format });
         if (mode === 'shared') log.producerHandle(); // the main thread now takes the shared path
         for (const s of SAMPLES) log.append(s);
+        log.appendMany(SAMPLES); // appendMany's own encoding path
         await log.close();
-        const want = SAMPLES.map((s) => Buffer.from(format === 'lines' && !s.endsWith('\n') ? `${s}\n` : s, 'utf8'));
+        const want = [...SAMPLES, ...SAMPLES].map((s) => Buffer.from(format === 'lines' && !s.endsWith('\n') ? `${s}\n` : s, 'utf8'));
         if (format === 'lines') {
           // plain text files: exactly the entries' bytes, each ended by one newline
           const text = Buffer.concat(segmentFiles(dir, 0).map((f) => fs.readFileSync(f)));

@@ -10,6 +10,8 @@
  *        --b packages/core/dist/index.js [--shared] [--shapes ascii,utf8,binary,json]
  *
  * --shared hands out a producer handle first: the main thread then takes the shared path.
+ * Shapes: ascii, utf8, binary (100 bytes), json (1 KiB), many (appendMany of 64 ASCII entries,
+ * reported per entry).
  * A build of the code before a change: `git worktree add` (or a copy of the tree) at that commit,
  * built with the same command.
  */
@@ -40,8 +42,14 @@ async function drained(log: Log): Promise<void> {
   while (log.stats().shards[0].pendingBytes > RING / 16) await new Promise((r) => setTimeout(r, 1));
 }
 
-function loopFor(log: Log, pool: Entry[]): (n: number) => void {
+function loopFor(log: Log, shape: string, pool: Entry[]): (n: number) => void {
   // a fresh function per build and shape, so each call site has its own type feedback
+  if (shape === 'many') {
+    const groups = Array.from({ length: 16 }, (_, g) => pool.slice(g * 64, g * 64 + 64));
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- on purpose
+    const make = new Function('log', 'groups', 'return function (n) { let k = 0; for (let i = 0; i < n; i += 64) { log.appendMany(groups[k]); k = (k + 1) & 15; } }');
+    return make(log, groups) as (n: number) => void;
+  }
   // eslint-disable-next-line @typescript-eslint/no-implied-eval -- on purpose
   const make = new Function('log', 'pool', 'return function (n) { let k = 0; for (let i = 0; i < n; i++) { log.append(pool[k]); k = (k + 1) & 1023; } }');
   return make(log, pool) as (n: number) => void;
@@ -59,10 +67,10 @@ async function main(): Promise<void> {
   const shared = process.argv.includes('--shared');
   const shapes = (arg('shapes') ?? 'ascii,utf8,binary').split(',');
   const logs = { A: await openBuild(a, shared), B: await openBuild(b, shared) };
-  const pools: Record<string, Entry[]> = { ascii: stringPool('ascii'), utf8: stringPool('utf8'), binary: binaryPool(), json: stringPool('json1k') };
+  const pools: Record<string, Entry[]> = { ascii: stringPool('ascii'), many: stringPool('ascii'), utf8: stringPool('utf8'), binary: binaryPool(), json: stringPool('json1k') };
   const lines: string[] = [];
   for (const shape of shapes) {
-    const loops = { A: loopFor(logs.A, pools[shape]), B: loopFor(logs.B, pools[shape]) };
+    const loops = { A: loopFor(logs.A, shape, pools[shape]), B: loopFor(logs.B, shape, pools[shape]) };
     const t: Record<'A' | 'B', number[]> = { A: [], B: [] };
     for (const k of ['A', 'B'] as const) for (let w = 0; w < 10; w++) await drained(logs[k]).then(() => loops[k](BATCH));
     for (let r = 0; r < ROUNDS; r++) {

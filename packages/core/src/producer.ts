@@ -1,11 +1,14 @@
 /**
  * The producer: encodes entries straight into a shard's SharedArrayBuffer ring.
  *
- * Hot path of one append (no allocation for Uint8Array entries and ASCII strings):
+ * Hot path of one append (no allocation for Uint8Array entries and strings):
+ *   0. a string of up to SCRATCH_CHARS units is first encoded into this producer's scratch buffer,
+ *      which gives its exact size (the exclusive producer encodes straight into the ring instead),
  *   1. take the shard's reservation lock (one CAS when uncontended),
  *   2. check room against HEAD, move TAIL past the record (and a padding record if it would not fit
  *      before the ring's end), take the next global sequence number, release the lock;
- *   3. outside the lock, write payload, seq and type into the claimed bytes;
+ *   3. outside the lock, write (or copy from the scratch buffer) payload, seq and type into the
+ *      claimed bytes;
  *   4. publish by storing the record's length word last (Atomics.store), and ring the writer's
  *      doorbell only if it sleeps.
  * Taking the sequence number under the same lock that moves TAIL keeps every shard's records in
@@ -287,8 +290,11 @@ export class Producer {
       const off = CONTROL_BYTES + idx;
       let type: number;
       if (typeof e === 'string') {
-        const bytes = utf8Write(buf, e, off + HEADER_BYTES, frame - HEADER_BYTES);
-        if (this.lines && bytes < frame - HEADER_BYTES) u8[off + HEADER_BYTES + bytes] = 10;
+        const room = frame - HEADER_BYTES; // UTF-8 bytes, plus 1 if a newline is to be added
+        // as many bytes as units: ASCII, so the cheaper Latin-1 copy writes the same bytes
+        const ascii = e.length === room || (this.lines && e.length === room - 1 && !endsWithNewline(e));
+        const bytes = ascii ? latin1Write(buf, e, off + HEADER_BYTES, e.length) : utf8Write(buf, e, off + HEADER_BYTES, room);
+        if (this.lines && bytes < room) u8[off + HEADER_BYTES + bytes] = 10;
         type = TYPE_UTF8_BITS;
       } else {
         u8.set(e, off + HEADER_BYTES);
