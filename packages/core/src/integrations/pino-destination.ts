@@ -376,8 +376,8 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
    * symlink follows it. With `file` (sonic-boom's reopen(file)), that path then becomes a symlink to
    * the shard's `current.log`, a stable name that always shows the current segment; since a sharded
    * log has one current file per shard, `file` needs a one-shard lines log (InvalidArgumentError
-   * otherwise). The promise resolves once every shard has left its current file
-   * ('ready' is emitted again then, and 'drain' once what was written is durable, as sonic-boom does); a rejection nobody
+   * otherwise). The promise resolves once every shard has left its current file; 'ready' is emitted
+   * again then, and 'drain' once what was written is durable, as sonic-boom does. A rejection nobody
    * awaits is not reported.
    */
   reopen(file?: string): Promise<void> {
@@ -395,8 +395,8 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
   }
 
   /**
-   * Stop taking lines, wait until everything written is durable ('finish'), close the log if this
-   * destination owns it, then emit 'close'. A failure is emitted as 'error' before 'close'.
+   * Stop taking lines, wait until everything written is durable, close the log if this destination
+   * owns it, then emit 'finish' and 'close'. A failure is emitted as 'error' before 'close'.
    */
   end(cb?: () => void): this {
     if (cb) this.once('close', cb);
