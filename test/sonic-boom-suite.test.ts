@@ -30,7 +30,7 @@ const TOTAL = 153;
  * The tests that pass (`file#index name`; most files declare each test twice, for sync '0' and '1').
  * Left out although they pass: `minlength.test.js#1 should throw if minLength >= maxWrite` (it
  * passes because the test calls the class without `new`, which says nothing of the destination)
- * and `reopen.test.js#0 reopen` (failed once in five runs: see docs/PINO.md).
+ * and `reopen.test.js#0 reopen` (failed once, not explained: see docs/PINO.md).
  */
 const MUST_PASS = [
   'destroy.test.js#1 destroy while opening',
