@@ -81,9 +81,10 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
   /** Lines written before the log was open, and their bytes (bounded: see writeEarly()). */
   private early: string[] | undefined = [];
   private earlyBytes = 0;
-  /** One ring's bytes and the onFull policy, for lines written before the log is open. */
+  /** One ring's bytes, the onFull policy and the longest wait for the open, for lines written before it is open. */
   private earlyRingBytes = Infinity;
   private earlyThrows = false;
+  private earlyOpenMs = 0;
   private broken: Error | undefined;
   private readonly maxFill: number;
   private fill: RingFill | undefined;
@@ -118,6 +119,7 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
       zeroKeyRing(resolved.encryption);
       this.earlyRingBytes = resolved.ringBytes;
       this.earlyThrows = resolved.onFull === 'throw';
+      this.earlyOpenMs = Math.max(flushTimeoutMs, resolved.stallTimeoutMs);
       this.framed = format === 'framed';
       this.ownsLog = closeLog ?? true;
       this.opening = sync ? this.openSync(openOptions) : this.openAsync(openOptions);
@@ -219,10 +221,10 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
   }
 
   /** Finish an open still under way, blocking (at exit, or flushSync() before 'ready'). */
-  private openNow(): Log | undefined {
+  private openNow(timeoutMs = this.timeoutMs): Log | undefined {
     if (this.log || this.broken || !this.pending) return this.log;
     try {
-      this.adopt(this.pending.finishSync(this.timeoutMs));
+      this.adopt(this.pending.finishSync(timeoutMs));
     } catch (e) {
       this.openFailed(e);
     }
@@ -264,7 +266,7 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
    * their record headers): write() returns false once they take more than maxFill of one ring
    * ('drain' follows once they are in the rings and the writers caught up). A line that would take
    * them past a whole ring finishes the open first, blocking as a full ring does (and is then
-   * appended); with onFull 'throw' (where they must go into the ring at once, so half a ring is
+   * appended; an open that takes longer than flushTimeoutMs and stallTimeoutMs fails, as at exit); with onFull 'throw' (where they must go into the ring at once, so half a ring is
    * their limit) or an open that cannot be finished early (verify: 'all') the line is refused
    * (RingFullError). Returns the log if
    * it is open now (the line is to be appended to it), else whether the line was kept or refused.
@@ -277,7 +279,7 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
     if (this.earlyBytes + bytes > room) {
       if (this.earlyThrows || !this.pending) {
         this.refuse(new RingFullError(0, ': the log is not open yet and the lines waiting for it fill a ring'), 1, line);
-      } else if (this.openNow() === undefined) {
+      } else if (this.openNow(this.earlyOpenMs) === undefined) {
         this.refuse(this.broken ?? new LogClosedError('the log did not open'), 1, line);
       }
       return this.log ?? 'refused';
