@@ -1,46 +1,107 @@
 /**
  * sonic-boom's own test suite (shipped in its npm package, node:test) against the pino destination
- * through test/fixtures/sonic-boom-adapter.cjs: the suite is copied next to the adapter (as its
- * `index.js`, which the tests require as '../'), `proxyquire` (used to fake the fs module) is a
- * stub that refuses, and node --test runs it, each test limited to 3 s, and must register at least 143 of the 153 tests (on Node 24 several tests
- * wait for an event that never comes instead of failing at once: ~70 s there against ~8 s on Node 20). The counts are those docs/PINO.md records; a drop
- * below them is a regression of the destination's sonic-boom manners.
+ * through test/fixtures/sonic-boom-adapter.cjs, each of its 153 tests in a process of its own
+ * (test/fixtures/sonic-boom-runner.cjs), so that one failure cannot cancel the tests after it; the
+ * 66 that fake the fs module with proxyquire (a stub that refuses) are listed but not started.
+ * Every test docs/PINO.md records as passing must pass: the names are listed here, so a regression
+ * of any one of them fails this test. The others are listed in docs/PINO.md with the reason each
+ * fails (not applicable to a durable line log, or different by design).
  */
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT, tmpDir } from './helpers.js';
+import { REPO_ROOT } from './helpers.js';
 
-/** What docs/PINO.md records for sonic-boom 5.0.2's suite (153 tests). */
+interface Result {
+  file: string;
+  index: number;
+  name: string;
+  status: 'pass' | 'fail' | 'timeout' | 'hang' | 'not-run';
+  reason: string;
+}
+const runner = createRequire(import.meta.url)(path.join(REPO_ROOT, 'test/fixtures/sonic-boom-runner.cjs')) as {
+  runSuite(opts: { skipFaked: boolean }): Promise<{ version: string; results: Result[] }>;
+  testId(r: Result): string;
+};
+
+/** What docs/PINO.md records for sonic-boom 5.0.2's suite. */
 const TOTAL = 153;
-const AT_LEAST_PASSING = 8; // 9 to 15 passed in runs on the development machine, depending on timing
+/**
+ * The tests that pass (`file#index name`; most files declare each test twice, for sync '0' and '1').
+ * Left out although they pass: `minlength.test.js#1 should throw if minLength >= maxWrite` (it
+ * passes because the test calls the class without `new`, which says nothing of the destination)
+ * and `reopen.test.js#0 reopen` (failed once, not explained: see docs/PINO.md).
+ */
+const MUST_PASS = [
+  'destroy.test.js#1 destroy while opening',
+  'destroy.test.js#3 destroy while opening',
+  'end.test.js#0 end after reopen',
+  'end.test.js#1 end after 2x reopen',
+  'end.test.js#2 end if not ready',
+  'end.test.js#4 end after reopen',
+  'end.test.js#5 end after 2x reopen',
+  'end.test.js#6 end if not ready',
+  'flush-sync.test.js#0 flushSync',
+  'flush-sync.test.js#1 flushSync',
+  'flush.test.js#0 append',
+  'flush.test.js#1 mkdir',
+  'flush.test.js#2 flush',
+  'flush.test.js#3 flush with no data',
+  'flush.test.js#4 call flush cb after flushed',
+  'flush.test.js#7 call flush cb even when have no data',
+  'flush.test.js#8 call flush cb even when minLength is 0',
+  'flush.test.js#9 call flush cb with an error when trying to flush destroyed stream',
+  'flush.test.js#13 append',
+  'flush.test.js#14 mkdir',
+  'flush.test.js#15 flush',
+  'flush.test.js#16 flush with no data',
+  'flush.test.js#17 call flush cb after flushed',
+  'flush.test.js#20 call flush cb even when have no data',
+  'flush.test.js#21 call flush cb even when minLength is 0',
+  'flush.test.js#22 call flush cb with an error when trying to flush destroyed stream',
+  'flush.test.js#26 flush with minLength 0 waits for the in-flight write (sync: false, utf8)',
+  'flush.test.js#27 end waits for a pending flush (sync: false, utf8)',
+  'flush.test.js#28 flush with minLength 0 waits for the in-flight write (sync: false, buffer)',
+  'flush.test.js#29 end waits for a pending flush (sync: false, buffer)',
+  'flush.test.js#30 concurrent flush calls are all called before close (sync: false)',
+  'flush.test.js#38 end waits for a pending flush (sync: true, utf8)',
+  'flush.test.js#40 end waits for a pending flush (sync: true, buffer)',
+  'flush.test.js#41 concurrent flush calls are all called before close (sync: true)',
+  'flush.test.js#48 destroy while opening with a pending end does not throw',
+  'flush.test.js#52 destroy with a write in flight completes a pending flush once the data is written',
+  'mode.test.js#1 mode default',
+  'mode.test.js#5 mode default',
+  'reopen.test.js#2 reopen if not open',
+  'reopen.test.js#3 reopen with file',
+  'reopen.test.js#5 reopen emits drain',
+  'reopen.test.js#6 reopen',
+  'reopen.test.js#8 reopen if not open',
+  'reopen.test.js#9 reopen with file',
+  'reopen.test.js#11 reopen emits drain',
+  'sync.test.js#5 file specified by dest path available immediately when options.sync is true',
+  'sync.test.js#6 sync error handling',
+  'write.test.js#0 write things to a file descriptor',
+  'write.test.js#1 write things in a streaming fashion',
+  'write.test.js#2 can be piped into',
+  'write.test.js#3 write things to a file',
+  'write.test.js#6 emit write events',
+  'write.test.js#9 write things to a file descriptor',
+  'write.test.js#10 write things in a streaming fashion',
+  'write.test.js#11 can be piped into',
+  'write.test.js#12 write things to a file',
+  'write.test.js#15 emit write events',
+];
 
 describe("sonic-boom's test suite against the destination", () => {
-  it(`runs all ${TOTAL} tests and passes at least ${AT_LEAST_PASSING} of them`, () => {
-    const fromPretty = createRequire(createRequire(path.join(REPO_ROOT, 'package.json')).resolve('pino-pretty'));
-    const sonic = path.dirname(fromPretty.resolve('sonic-boom/package.json'));
-    const version = (JSON.parse(fs.readFileSync(path.join(sonic, 'package.json'), 'utf8')) as { version: string }).version;
+  it(`lists all ${TOTAL} tests, runs each in its own process, and the ${MUST_PASS.length} applicable ones pass`, async () => {
+    const { version, results } = await runner.runSuite({ skipFaked: true });
     expect(version).toBe('5.0.2');
-    const suite = tmpDir('shardlog-sonic-boom-');
-    fs.cpSync(path.join(sonic, 'test'), path.join(suite, 'test'), { recursive: true });
-    fs.copyFileSync(path.join(REPO_ROOT, 'test/fixtures/sonic-boom-adapter.cjs'), path.join(suite, 'index.js'));
-    fs.writeFileSync(path.join(suite, 'package.json'), '{"name":"sonic-boom-suite","private":true}');
-    fs.mkdirSync(path.join(suite, 'node_modules/proxyquire'), { recursive: true });
-    fs.writeFileSync(path.join(suite, 'node_modules/proxyquire/index.js'), "module.exports = () => { throw new Error('not applicable: proxyquire fakes the fs module sonic-boom writes with'); };\n");
-    const files = fs.readdirSync(path.join(suite, 'test')).filter((f) => f.endsWith('.test.js')).map((f) => path.join('test', f));
-    const r = spawnSync(process.execPath, ['--test', '--test-reporter=tap', '--test-timeout=3000', ...files], {
-      cwd: suite,
-      encoding: 'utf8',
-      timeout: 240_000,
-      env: { ...process.env, SHARDLOG_CORE_CJS: path.join(REPO_ROOT, 'packages/core/cjs/index.cjs') },
-    });
-    const count = (what: string) => Number(new RegExp(`^# ${what} (\\d+)$`, 'm').exec(r.stdout)?.[1] ?? NaN);
-    // node --test cancels the rest of a file after some 'close' ordering failures, so how many of the
-    // 153 it registers varies with timing (149 to 153 seen): the suite must have run nearly whole.
-    expect(count('tests'), r.stdout.slice(-2000)).toBeGreaterThanOrEqual(TOTAL - 10);
-    expect(count('tests')).toBeLessThanOrEqual(TOTAL);
-    expect(count('pass')).toBeGreaterThanOrEqual(AT_LEAST_PASSING);
-  }, 270_000);
+    const table = results.map((r) => `${r.status} ${runner.testId(r)} ${r.reason}`).join('\n');
+    expect(results, table).toHaveLength(TOTAL);
+    expect(results.filter((r) => r.status === 'not-run')).toHaveLength(66);
+    const byId = new Map(results.map((r) => [runner.testId(r), r]));
+    const failing = MUST_PASS.filter((id) => byId.get(id)?.status !== 'pass').map((id) => `${id}: ${byId.get(id)?.status ?? 'not found'} ${byId.get(id)?.reason ?? ''}`);
+    expect(failing, table).toEqual([]);
+    expect(results.filter((r) => r.status === 'hang').map((r) => runner.testId(r))).toEqual([]); // every test process exits by itself
+  }, 280_000);
 });

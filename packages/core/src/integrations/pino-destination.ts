@@ -78,8 +78,13 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
   private readonly ownsLog: boolean;
   private readonly timeoutMs: number;
   private readonly opening: Promise<Log | undefined>;
-  /** Lines written before the log was open. */
+  /** Lines written before the log was open, and their bytes (bounded: see writeEarly()). */
   private early: string[] | undefined = [];
+  private earlyBytes = 0;
+  /** One ring's bytes, the onFull policy and the longest wait for the open, for lines written before it is open. */
+  private earlyRingBytes = Infinity;
+  private earlyThrows = false;
+  private earlyOpenMs = 0;
   private broken: Error | undefined;
   private readonly maxFill: number;
   private fill: RingFill | undefined;
@@ -106,12 +111,15 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
       this.framed = log.format === 'framed';
       this.ownsLog = closeLog ?? false;
       this.adopt(log);
-      this.opening = Promise.resolve(log);
-      process.nextTick(() => this.emit('ready'));
+      this.opening = this.readyNextTick(log);
     } else {
       const format = open.format ?? (open.encryption ? 'framed' : 'lines'); // encrypted logs are framed
       const openOptions = { ...open, format, flushOnExit, shards: open.shards ?? destinationShards(open.dir) } as OpenOptions;
-      zeroKeyRing(resolveOptions(openOptions).encryption); // bad options throw here, not later as an 'error' event
+      const resolved = resolveOptions(openOptions); // bad options throw here, not later as an 'error' event
+      zeroKeyRing(resolved.encryption);
+      this.earlyRingBytes = resolved.ringBytes;
+      this.earlyThrows = resolved.onFull === 'throw';
+      this.earlyOpenMs = Math.max(flushTimeoutMs, resolved.stallTimeoutMs);
       this.framed = format === 'framed';
       this.ownsLog = closeLog ?? true;
       this.opening = sync ? this.openSync(openOptions) : this.openAsync(openOptions);
@@ -125,8 +133,21 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
   private openSync(options: OpenOptions): Promise<Log | undefined> {
     const l = openLogSync(options);
     this.adopt(l);
-    process.nextTick(() => this.emit('ready'));
-    return Promise.resolve(l);
+    return this.readyNextTick(l);
+  }
+
+  /**
+   * 'ready' on the next tick for a log open already; what waits for the open (flush callbacks,
+   * 'finish', reopen) waits for 'ready' too, even when called from a promise job, which runs before
+   * the next tick.
+   */
+  private readyNextTick(l: Log): Promise<Log> {
+    return new Promise((resolve) => {
+      process.nextTick(() => {
+        this.emit('ready');
+        resolve(l);
+      });
+    });
   }
 
   /** The default: the writer threads start in the background; 'ready' once they run, 'error' if the open failed. */
@@ -170,6 +191,16 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
         this.refuse(e, early.length);
       }
     }
+    if (this.needDrain) this.waitDrain(); // the early lines went past maxFill: 'drain' once they are written
+  }
+
+  /** 'drain' once the writer threads have drained the rings to half maxFill. */
+  private waitDrain(): void {
+    this.needDrain = true;
+    this.fill?.whenLow(() => {
+      this.needDrain = false;
+      this.emit('drain');
+    });
   }
 
   /**
@@ -190,10 +221,10 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
   }
 
   /** Finish an open still under way, blocking (at exit, or flushSync() before 'ready'). */
-  private openNow(): Log | undefined {
+  private openNow(timeoutMs = this.timeoutMs): Log | undefined {
     if (this.log || this.broken || !this.pending) return this.log;
     try {
-      this.adopt(this.pending.finishSync(this.timeoutMs));
+      this.adopt(this.pending.finishSync(timeoutMs));
     } catch (e) {
       this.openFailed(e);
     }
@@ -216,11 +247,9 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
         if (n > 0 && line.charCodeAt(n - 1) === 10) entry = line.slice(0, -1);
       } else if (n > 0 && line[n - 1] === 10) entry = line.subarray(0, n - 1);
     }
-    const log = this.log;
-    if (log === undefined) {
-      if (this.early) this.early.push(typeof entry === 'string' ? entry : Buffer.from(entry).toString('utf8'));
-      return true;
-    }
+    const log = this.log ?? this.writeEarly(entry, line);
+    if (log === 'kept') return !this.needDrain;
+    if (log === 'refused') return false;
     try {
       log.append(entry);
     } catch (e) {
@@ -228,14 +257,37 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
       return false;
     }
     if (this.listenerCount('write') > 0) this.emit('write', typeof line === 'string' ? Buffer.byteLength(line) : line.length);
-    if (this.fill?.added(line.length) && !this.needDrain) {
-      this.needDrain = true;
-      this.fill.whenLow(() => {
-        this.needDrain = false;
-        this.emit('drain');
-      });
-    }
+    if (this.fill?.added(line.length) && !this.needDrain) this.waitDrain();
     return !this.needDrain;
+  }
+
+  /**
+   * Before the log is open, lines wait in memory, bounded as a ring is (counted in ring bytes, with
+   * their record headers): write() returns false once they take more than maxFill of one ring
+   * ('drain' follows once they are in the rings and the writers caught up). A line that would take
+   * them past a whole ring finishes the open first, blocking as a full ring does (and is then
+   * appended; an open that takes longer than flushTimeoutMs and stallTimeoutMs fails, as at exit); with onFull 'throw' (where they must go into the ring at once, so half a ring is
+   * their limit) or an open that cannot be finished early (verify: 'all') the line is refused
+   * (RingFullError). Returns the log if
+   * it is open now (the line is to be appended to it), else whether the line was kept or refused.
+   */
+  private writeEarly(entry: string | Uint8Array, line: string | Uint8Array): Log | 'kept' | 'refused' {
+    if (!this.early) return this.log ?? 'refused';
+    const text = typeof entry === 'string' ? entry : Buffer.from(entry).toString('utf8');
+    const bytes = ringBytesOf(text);
+    const room = this.earlyThrows ? this.earlyRingBytes / 2 : this.earlyRingBytes;
+    if (this.earlyBytes + bytes > room) {
+      if (this.earlyThrows || !this.pending) {
+        this.refuse(new RingFullError(0, ': the log is not open yet and the lines waiting for it fill a ring'), 1, line);
+      } else if (this.openNow(this.earlyOpenMs) === undefined) {
+        this.refuse(this.broken ?? new LogClosedError('the log did not open'), 1, line);
+      }
+      return this.log ?? 'refused';
+    }
+    this.early.push(text);
+    this.earlyBytes += bytes;
+    if (this.earlyBytes > this.maxFill * this.earlyRingBytes) this.needDrain = true;
+    return 'kept';
   }
 
   /** True while write() returns false: a ring is past maxFill; 'drain' follows once the writers caught up. */
@@ -258,17 +310,28 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
     }
   }
 
-  /** pino's logger.flush(cb): calls back once every line written so far is durable. */
+  /**
+   * pino's logger.flush(cb): calls back once every line written so far is durable, emitting 'drain'
+   * first (sonic-boom emits 'drain' once a flush has written its buffer). After destroy() or 'close'
+   * the callback gets a LogClosedError (sonic-boom's 'SonicBoom destroyed'); without a callback that
+   * error is an 'error' event.
+   */
   flush(cb?: (err?: Error | null) => void): void {
+    const fail = (e: Error) => (cb ? cb(e) : this.emit('error', e));
+    if (this.destroyed || this.closed) {
+      const e = new LogClosedError(`flush() after ${this.destroyed ? 'destroy()' : "'close'"} on a shardlog destination`);
+      process.nextTick(() => fail(e));
+      return;
+    }
     this.opening
       .then((log) => {
         if (!log) throw this.broken ?? new LogClosedError('the log did not open');
         return log.durable();
       })
-      .then(
-        () => cb?.(null),
-        (e: Error) => (cb ? cb(e) : this.emit('error', e)),
-      );
+      .then(() => {
+        this.emit('drain');
+        cb?.(null);
+      }, fail);
   }
 
   /**
@@ -315,7 +378,8 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
    * symlink follows it. With `file` (sonic-boom's reopen(file)), that path then becomes a symlink to
    * the shard's `current.log`, a stable name that always shows the current segment; since a sharded
    * log has one current file per shard, `file` needs a one-shard lines log (InvalidArgumentError
-   * otherwise). The promise resolves once every shard has left its current file; a rejection nobody
+   * otherwise). The promise resolves once every shard has left its current file; 'ready' is emitted
+   * again then, and 'drain' once what was written is durable, as sonic-boom does. A rejection nobody
    * awaits is not reported.
    */
   reopen(file?: string): Promise<void> {
@@ -324,14 +388,17 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
       if (file !== undefined) checkReopenFile(log, file);
       await log.rotate();
       if (file !== undefined) linkFile(file, path.join(log.dir, shardDirName(0), CURRENT_LINK));
+      // As sonic-boom once its reopened file is open: 'ready', then 'drain' (everything written is durable).
+      this.emit('ready');
+      log.durable().then(() => this.emit('drain'), () => undefined);
     });
     p.catch(() => undefined);
     return p;
   }
 
   /**
-   * Stop taking lines, wait until everything written is durable ('finish'), close the log if this
-   * destination owns it, then emit 'close'. A failure is emitted as 'error' before 'close'.
+   * Stop taking lines, wait until everything written is durable, close the log if this destination
+   * owns it, then emit 'finish' and 'close'. A failure is emitted as 'error' before 'close'.
    */
   end(cb?: () => void): this {
     if (cb) this.once('close', cb);
@@ -357,16 +424,22 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
     return this;
   }
 
+  /**
+   * Durable, then the log closed (if owned), then 'finish' and 'close' back to back, as sonic-boom
+   * emits them: a 'finish' listener that ends its work there has seen 'close' too, and the log's lock
+   * is released by then. A failure is emitted as 'error' (once) before 'close'.
+   */
   private async finish(emitFinish = true): Promise<void> {
     let error: Error | undefined;
+    let durable = false;
     const log = await this.opening;
     if (log) {
       try {
         await log.durable();
+        durable = true;
       } catch (e) {
         error = e as Error;
       }
-      if (!error && emitFinish) this.emit('finish');
       if (this.ownsLog) {
         try {
           await log.close();
@@ -376,13 +449,19 @@ export class ShardlogDestination extends EventEmitter implements ExitFlushTarget
       }
     }
     unregisterExitFlush(this);
+    this.closed = true;
+    if (durable && emitFinish) this.emit('finish');
     if (error && !this.broken) {
       this.broken = error; // a failure already reported through 'error' is not reported again
       this.emit('error', error);
     }
-    this.closed = true;
     this.emit('close');
   }
+}
+
+/** Bytes a line takes in a ring: a 16-byte record header, the line and its '\n', rounded up to 8. */
+function ringBytesOf(text: string): number {
+  return (16 + Buffer.byteLength(text) + 1 + 7) & ~7;
 }
 
 /** reopen(file) names one file: the log must have one shard of lines. */
