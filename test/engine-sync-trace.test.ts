@@ -52,4 +52,35 @@ describe('sync trace', () => {
       expect(covering.length, `published seq ${p.seq} at ${p.at} with no completed sync covering it`).toBeGreaterThan(0);
     }
   });
+
+  it('syncs a small batch inline in the writer thread, even with more waiting in the ring', async () => {
+    const dir = logDir();
+    const file = path.join(tmpDir(), 'trace.txt');
+    // the writer sleeps after each batch: the next entries are in the ring when it syncs
+    const log = await openLog({ dir, shards: 1, sync: 'batch', testFaults: { syncTrace: file, batchDelayMs: 5 } });
+    const acks: Promise<void>[] = [];
+    for (let i = 0; i < 40; i++) {
+      acks.push(log.durable(log.append(`entry ${i}`)));
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await Promise.all(acks);
+    await log.close();
+    const t = readTrace(file);
+    expect(t.writes.length).toBeGreaterThan(2);
+    expect(t.syncs.length).toBeGreaterThan(2);
+    expect(t.syncs.filter((s) => s.kind === 'background')).toEqual([]);
+  });
+
+  it('syncs large batches in the background while the next is written (pipelined)', async () => {
+    const dir = logDir();
+    const file = path.join(tmpDir(), 'trace.txt');
+    const log = await openLog({ dir, shards: 1, sync: 'batch', ringBytes: 8 << 20, testFaults: { syncTrace: file, batchDelayMs: 5 } });
+    const big = 'x'.repeat(100_000);
+    let last = -1;
+    for (let i = 0; i < 60; i++) last = log.append(big);
+    await log.durable(last);
+    await log.close();
+    const t = readTrace(file);
+    expect(t.syncs.some((s) => s.kind === 'background')).toBe(true);
+  });
 });

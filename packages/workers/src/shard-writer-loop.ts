@@ -39,7 +39,7 @@ import { WriterCounters } from './writer-counters.js';
 import { SegmentFiles } from './writer-files.js';
 import { exitAfterBatches, slowDisk } from './writer-faults.js';
 import { SyncTrace } from './writer-trace.js';
-import { ROLL_INLINE_BYTES, SYNC_FLUSH_BEHIND, SYNC_NO, SyncClock } from './writer-sync-policy.js';
+import { INLINE_SYNC_BYTES, ROLL_INLINE_BYTES, SYNC_FLUSH_BEHIND, SYNC_NO, SyncClock } from './writer-sync-policy.js';
 
 const yieldNow = () => new Promise<void>((r) => setImmediate(r));
 
@@ -227,9 +227,11 @@ export class ShardWriter {
       this.publishDurable(c.written, c.lastSeq); // nothing left unsynced
       return;
     }
-    // More is waiting in the ring: overlap this sync with writing it. Otherwise sync inline (lower
-    // latency) — unless other writers share this thread: an inline fdatasync would stall them all.
-    if (this.data.hosted || Atomics.load(this.i32, I_TAIL) !== this.head) files.syncInBackground(c.written, c.lastSeq);
+    // A small sync runs inline (no pool hop: lower latency); a large one, with more waiting in the
+    // ring, is overlapped with writing it. Never inline when other writers share this thread: an
+    // inline fdatasync would stall them all.
+    const large = files.unsynced > INLINE_SYNC_BYTES && Atomics.load(this.i32, I_TAIL) !== this.head;
+    if (this.data.hosted || large) files.syncInBackground(c.written, c.lastSeq);
     else files.syncInline(c.written, c.lastSeq);
   }
 
