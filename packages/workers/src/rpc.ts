@@ -47,6 +47,8 @@ export interface TestFaults {
    */
   segmentVersion?: 1 | 2;
   code?: string;
+  /** Save the writer's sync trace (writer-trace.ts) to this file when it finishes (the latency breakdown). */
+  syncTrace?: string;
   /** Throw at the writer thread's top level (a writer that cannot load). */
   throwAtStart?: boolean;
   /** Start the writer threads from this script instead of the shipped one (e.g. a missing file). */

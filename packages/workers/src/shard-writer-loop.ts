@@ -39,7 +39,8 @@ import { RingZeroer } from './ring-zero.js';
 import { WriterCounters } from './writer-counters.js';
 import { SegmentFiles } from './writer-files.js';
 import { exitAfterBatches, slowDisk } from './writer-faults.js';
-import { ROLL_INLINE_BYTES, SYNC_FLUSH_BEHIND, SYNC_NO, SyncClock } from './writer-sync-policy.js';
+import { SyncTrace } from './writer-trace.js';
+import { INLINE_SYNC_BYTES, ROLL_INLINE_BYTES, SYNC_FLUSH_BEHIND, SYNC_NO, SyncClock } from './writer-sync-policy.js';
 
 const yieldNow = () => new Promise<void>((r) => setImmediate(r));
 
@@ -87,6 +88,8 @@ export class ShardWriter {
   /** Ring bytes drained before yielding to the thread's other work (other hosted writers). */
   private readonly turnBytes: number;
   private starting: Promise<StartResult> | undefined;
+  /** The latency breakdown's trace (TestFaults.syncTrace), if asked for. */
+  private readonly trace: SyncTrace | undefined;
 
   constructor(
     private readonly data: ShardWriterData,
@@ -104,7 +107,8 @@ export class ShardWriter {
     const enc = data.encryption;
     if (enc) this.keys = { keyId: enc.keyId, keys: new Map(Object.entries(enc.keys)) };
     const crypto = enc && this.keys ? { ring: this.keys, logId: enc.logId } : undefined;
-    const files = { shardDir, shard: data.shard, format: data.format, faults: data.testFaults, crypto };
+    this.trace = SyncTrace.from(data.testFaults?.syncTrace);
+    const files = { shardDir, shard: data.shard, format: data.format, faults: data.testFaults, crypto, trace: this.trace };
     this.files = new SegmentFiles(files, this.counters, (t, s) => this.synced(t, s), (e) => this.fail(e), () => Atomics.notify(this.i32, I_SLEEPING));
     this.framed = data.format === 'framed' && this.files.version === 2;
     this.batch = new Batch(this.ring, data.format, Math.min(data.maxBatchBytes, this.ring.capacity >>> 1), data.format === 'framed' && !this.framed);
@@ -203,7 +207,9 @@ export class ShardWriter {
       files.chain = stored;
       total = FRAME_HEADER_BYTES + body + (files.sealer ? GCM_TAG_BYTES : 0);
     } else total = b.views(views);
+    const t0 = this.trace ? this.trace.now() : 0;
     files.write(views, total, b.maxSeq);
+    this.trace?.wrote(t0, b.maxSeq, total);
     slowDisk(this.data.testFaults);
     if (b.maxSeq > this.counters.lastSeq) this.counters.lastSeq = b.maxSeq;
   }
@@ -223,9 +229,11 @@ export class ShardWriter {
       this.publishDurable(c.written, c.lastSeq); // nothing left unsynced
       return;
     }
-    // More is waiting in the ring: overlap this sync with writing it. Otherwise sync inline (lower
-    // latency) — unless other writers share this thread: an inline fdatasync would stall them all.
-    if (this.data.hosted || Atomics.load(this.i32, I_TAIL) !== this.head) files.syncInBackground(c.written, c.lastSeq);
+    // A small sync runs inline (no pool hop: lower latency); a large one, with more waiting in the
+    // ring, is overlapped with writing it. Never inline when other writers share this thread: an
+    // inline fdatasync would stall them all.
+    const large = files.unsynced > INLINE_SYNC_BYTES && Atomics.load(this.i32, I_TAIL) !== this.head;
+    if (this.data.hosted || large) files.syncInBackground(c.written, c.lastSeq);
     else files.syncInline(c.written, c.lastSeq);
   }
 
@@ -239,6 +247,7 @@ export class ShardWriter {
     if (target <= this.durable) return;
     this.durable = target;
     publishDurable(this.i32, this.ring.b64, target, seq);
+    this.trace?.published(seq);
   }
 
   private fail(e: unknown): void {
@@ -382,6 +391,7 @@ export class ShardWriter {
     } else this.files.abandon();
     zeroKeyRing(this.keys);
     this.zeroer.close();
+    this.trace?.save();
     Atomics.notify(this.i32, I_DURABLE_EPOCH);
     Atomics.notify(this.i32, I_HEAD);
     return this.failed ? { ok: false, error: this.failed } : { ok: true };

@@ -11,6 +11,7 @@ import type { TestFaults } from './rpc.js';
 import { encodeSegmentHeader, fsyncDir, SEGMENT_FLAG_ENCRYPTED, SEGMENT_HEADER_CRC_V2, SEGMENT_VERSION, segmentFileName, segmentHeaderBytes } from './segment.js';
 import type { WriterCounters } from './writer-counters.js';
 import { injectFault } from './writer-faults.js';
+import type { SyncTrace } from './writer-trace.js';
 import { keyFor, type KeyRing } from './encryption-keys.js';
 import { deriveSegmentKey, FrameSealer, keyCheck, newSalt } from './frame-crypto.js';
 
@@ -21,6 +22,8 @@ export interface SegmentFilesConfig {
   faults: TestFaults | undefined;
   /** Encrypted: seal new segments under ring.keyId, bound to the log id. */
   crypto?: { ring: KeyRing; logId: string };
+  /** The latency breakdown's trace (tests and benchmarks only). */
+  trace?: SyncTrace;
 }
 
 /** Called when a sync covering the first `target` logical bytes (up to seq `seq`) completed. */
@@ -176,12 +179,15 @@ export class SegmentFiles {
   /** fdatasync in this thread, now: the open segment, and the directory if a segment was created. */
   syncInline(target: number, seq: number): void {
     injectFault(this.cfg.faults, 'sync', this.counters.fsyncs + 1);
+    const trace = this.cfg.trace;
+    const t0 = trace ? trace.now() : 0;
     if (this.fd >= 0) fs.fdatasyncSync(this.fd);
     if (this.dirDirty) {
       this.dirDirty = false;
       fsyncDir(this.cfg.shardDir);
     }
     this.unsynced = 0;
+    trace?.synced('inline', t0, seq);
     this.synced(target, seq);
   }
 
@@ -197,10 +203,13 @@ export class SegmentFiles {
     this.dirDirty = false;
     this.syncing = true;
     this.unsynced = 0;
+    const trace = this.cfg.trace;
+    const t0 = trace ? trace.now() : 0;
     this.syncDone = (async () => {
       try {
         if (f >= 0) await fdatasyncAsync(f);
         if (dir) await this.syncDirAsync();
+        trace?.synced('background', t0, seq);
         this.syncing = false;
         this.synced(target, seq);
       } catch (e) {

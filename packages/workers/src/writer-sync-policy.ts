@@ -9,6 +9,15 @@ import type { SyncPolicy } from './rpc.js';
 /** Whatever the policy, unsynced bytes past this are flushed in the background. */
 export const FLUSH_BEHIND_BYTES = 16 << 20;
 
+/**
+ * A due sync covering at most this many unsynced bytes runs inline in the writer thread, even with
+ * more waiting in the ring: durable is published without a hop through libuv's pool and back, and
+ * at such a load what arrives meanwhile waits for the next sync either way (one in flight at a
+ * time). More than this, with more waiting, is synced in the background while the next batch is
+ * written (pipelined group commit: the throughput path). docs/DESIGN-NOTES.md 15.
+ */
+export const INLINE_SYNC_BYTES = 256 << 10;
+
 /** At a roll, a remainder up to this size is synced inline; more is flushed in the background first. */
 export const ROLL_INLINE_BYTES = 1 << 20;
 

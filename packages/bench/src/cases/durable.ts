@@ -53,7 +53,7 @@ const SLICE_MS = 0.1;
  * Calls group(first, last) for each group of entries that came due, until `total` were offered;
  * then resolves once `settled` does (every ack came back).
  */
-function drive(rate: number, total: number, t0: number, group: (first: number, last: number) => void, settled: Promise<void>): Promise<void> {
+export function drive(rate: number, total: number, t0: number, group: (first: number, last: number) => void, settled: Promise<void>): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let sent = 0;
     const tick = (): void => {

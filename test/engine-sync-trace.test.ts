@@ -1,0 +1,86 @@
+/**
+ * Engine: the writer's sync trace (TestFaults.syncTrace, the durable-ack latency breakdown) records
+ * every batch, fdatasync and durable publication, and shows the durability rule held: nothing was
+ * published durable before an fdatasync that covers it had completed.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { openLog } from '@shardlog/core';
+import { logDir, tmpDir } from './helpers.js';
+
+interface Trace {
+  writes: { end: number; maxSeq: number }[];
+  syncs: { kind: string; start: number; end: number; seq: number }[];
+  published: { at: number; seq: number }[];
+}
+
+function readTrace(file: string): Trace {
+  const t: Trace = { writes: [], syncs: [], published: [] };
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    const f = line.split(' ');
+    if (f[0] === 'W') t.writes.push({ end: +f[2], maxSeq: +f[3] });
+    else if (f[0] === 'S') t.syncs.push({ kind: f[1], start: +f[2], end: +f[3], seq: +f[4] });
+    else if (f[0] === 'P') t.published.push({ at: +f[1], seq: +f[2] });
+  }
+  return t;
+}
+
+describe('sync trace', () => {
+  it('records writes, syncs and publications; each publication follows a sync that covers it', async () => {
+    const dir = logDir();
+    const file = path.join(tmpDir(), 'trace.txt');
+    const log = await openLog({ dir, shards: 1, sync: 'batch', testFaults: { syncTrace: file } });
+    let last = -1;
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < 5; i++) last = log.append(`entry ${round}.${i}`);
+      await log.durable(last);
+    }
+    await log.close();
+    const t = readTrace(file);
+    expect(t.writes.length).toBeGreaterThan(0);
+    expect(Math.max(...t.writes.map((w) => w.maxSeq))).toBe(last);
+    expect(t.syncs.length).toBeGreaterThanOrEqual(1);
+    for (const s of t.syncs) {
+      expect(['inline', 'background']).toContain(s.kind);
+      expect(s.end).toBeGreaterThanOrEqual(s.start);
+    }
+    expect(t.published.length).toBeGreaterThan(0);
+    expect(t.published[t.published.length - 1].seq).toBe(last);
+    for (const p of t.published) {
+      const covering = t.syncs.filter((s) => s.seq >= p.seq && s.end <= p.at);
+      expect(covering.length, `published seq ${p.seq} at ${p.at} with no completed sync covering it`).toBeGreaterThan(0);
+    }
+  });
+
+  it('syncs a small batch inline in the writer thread, even with more waiting in the ring', async () => {
+    const dir = logDir();
+    const file = path.join(tmpDir(), 'trace.txt');
+    // the writer sleeps after each batch: the next entries are in the ring when it syncs
+    const log = await openLog({ dir, shards: 1, sync: 'batch', testFaults: { syncTrace: file, batchDelayMs: 5 } });
+    const acks: Promise<void>[] = [];
+    for (let i = 0; i < 40; i++) {
+      acks.push(log.durable(log.append(`entry ${i}`)));
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await Promise.all(acks);
+    await log.close();
+    const t = readTrace(file);
+    expect(t.writes.length).toBeGreaterThan(2);
+    expect(t.syncs.length).toBeGreaterThan(2);
+    expect(t.syncs.filter((s) => s.kind === 'background')).toEqual([]);
+  });
+
+  it('syncs large batches in the background while the next is written (pipelined)', async () => {
+    const dir = logDir();
+    const file = path.join(tmpDir(), 'trace.txt');
+    const log = await openLog({ dir, shards: 1, sync: 'batch', ringBytes: 8 << 20, testFaults: { syncTrace: file, batchDelayMs: 5 } });
+    const big = 'x'.repeat(100_000);
+    let last = -1;
+    for (let i = 0; i < 60; i++) last = log.append(big);
+    await log.durable(last);
+    await log.close();
+    const t = readTrace(file);
+    expect(t.syncs.some((s) => s.kind === 'background')).toBe(true);
+  });
+});
