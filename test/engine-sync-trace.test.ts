@@ -7,24 +7,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openLog } from '@shardlog/core';
+import { readSyncTrace, type SyncTraceRows } from '@shardlog/workers';
 import { logDir, tmpDir } from './helpers.js';
 
-interface Trace {
-  writes: { end: number; maxSeq: number }[];
-  syncs: { kind: string; start: number; end: number; seq: number }[];
-  published: { at: number; seq: number }[];
-}
+type Trace = SyncTraceRows;
 
-function readTrace(file: string): Trace {
-  const t: Trace = { writes: [], syncs: [], published: [] };
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    const f = line.split(' ');
-    if (f[0] === 'W') t.writes.push({ end: +f[2], maxSeq: +f[3] });
-    else if (f[0] === 'S') t.syncs.push({ kind: f[1], start: +f[2], end: +f[3], seq: +f[4] });
-    else if (f[0] === 'P') t.published.push({ at: +f[1], seq: +f[2] });
-  }
-  return t;
-}
 
 describe('sync trace', () => {
   it('records writes, syncs and publications; each publication follows a sync that covers it', async () => {
@@ -37,7 +24,7 @@ describe('sync trace', () => {
       await log.durable(last);
     }
     await log.close();
-    const t = readTrace(file);
+    const t = readSyncTrace(file);
     expect(t.writes.length).toBeGreaterThan(0);
     expect(Math.max(...t.writes.map((w) => w.maxSeq))).toBe(last);
     expect(t.syncs.length).toBeGreaterThanOrEqual(1);
@@ -65,7 +52,7 @@ describe('sync trace', () => {
     }
     await Promise.all(acks);
     await log.close();
-    const t = readTrace(file);
+    const t = readSyncTrace(file);
     expect(t.writes.length).toBeGreaterThan(2);
     expect(t.syncs.length).toBeGreaterThan(2);
     expect(t.syncs.filter((s) => s.kind === 'background')).toEqual([]);
@@ -80,7 +67,7 @@ describe('sync trace', () => {
     for (let i = 0; i < 60; i++) last = log.append(big);
     await log.durable(last);
     await log.close();
-    const t = readTrace(file);
+    const t = readSyncTrace(file);
     expect(t.syncs.some((s) => s.kind === 'background')).toBe(true);
   });
 });

@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { openLog } from '@shardlog/core';
+import { readSyncTrace, type SyncTraceRows } from '@shardlog/workers';
 import { drive } from './cases/durable.js';
 import { POOL_MASK, stringPool } from './entries.js';
 
@@ -27,17 +28,7 @@ interface Group {
   seq: number;
   acked: number;
 }
-interface Sync {
-  kind: string;
-  start: number;
-  end: number;
-  seq: number;
-}
-interface Trace {
-  writes: { end: number; maxSeq: number }[];
-  syncs: Sync[];
-  published: { at: number; seq: number }[];
-}
+type Trace = SyncTraceRows;
 
 const wall = (): number => performance.timeOrigin + performance.now();
 
@@ -66,16 +57,6 @@ async function tracedRun(rate: number, seconds: number, dir: string, traceFile: 
   return groups;
 }
 
-function readTrace(file: string): Trace {
-  const t: Trace = { writes: [], syncs: [], published: [] };
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    const f = line.split(' ');
-    if (f[0] === 'W') t.writes.push({ end: +f[2], maxSeq: +f[3] });
-    else if (f[0] === 'S') t.syncs.push({ kind: f[1], start: +f[2], end: +f[3], seq: +f[4] });
-    else if (f[0] === 'P') t.published.push({ at: +f[1], seq: +f[2] });
-  }
-  return t;
-}
 
 /** The first index whose key is >= x (keys ascending). */
 function lowerBound(keys: number[], x: number): number {
@@ -145,7 +126,7 @@ async function main(): Promise<void> {
   try {
     const traceFile = path.join(root, 'sync-trace.txt');
     const groups = await tracedRun(Number(values.rate), Number(values.seconds), path.join(root, 'log'), traceFile);
-    process.stdout.write(report(groups, readTrace(traceFile), Number(values.rate)) + '\n');
+    process.stdout.write(report(groups, readSyncTrace(traceFile), Number(values.rate)) + '\n');
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }

@@ -28,3 +28,4 @@ export * from './verify-pool.js';
 export { CURRENT_LINK } from './writer-files.js';
 export * from './encryption-keys.js';
 export * from './frame-crypto.js';
+export { readSyncTrace, type SyncTraceRows } from './writer-trace.js';

@@ -45,3 +45,22 @@ export class SyncTrace {
 }
 
 const ms = (t: number): string => t.toFixed(3);
+
+/** A saved sync trace, parsed (the rows above; times in wall-clock ms). */
+export interface SyncTraceRows {
+  writes: { end: number; maxSeq: number }[];
+  syncs: { kind: string; start: number; end: number; seq: number }[];
+  published: { at: number; seq: number }[];
+}
+
+/** Read a trace a writer saved (the benchmark's breakdown and the tests read it the same way). */
+export function readSyncTrace(file: string): SyncTraceRows {
+  const t: SyncTraceRows = { writes: [], syncs: [], published: [] };
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    const f = line.split(' ');
+    if (f[0] === 'W') t.writes.push({ end: +f[2], maxSeq: +f[3] });
+    else if (f[0] === 'S') t.syncs.push({ kind: f[1], start: +f[2], end: +f[3], seq: +f[4] });
+    else if (f[0] === 'P') t.published.push({ at: +f[1], seq: +f[2] });
+  }
+  return t;
+}
