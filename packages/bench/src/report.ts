@@ -117,11 +117,17 @@ export function targets(r: Report): Target[] {
     const parts: string[] = [];
     if (one) parts.push(`end-to-end string ${num(one.cpuNsPerEntry)} ns${oneBin ? `, binary ${num(oneBin.cpuNsPerEntry)} ns` : ''}`);
     if (allocAscii) parts.push(`${int(allocAscii.n)} appends: string ${num(allocAscii.cpuNsPerAppend)} ns${allocBin ? `, binary ${num(allocBin.cpuNsPerAppend)} ns` : ''}`);
-    out.push({ target: "sync 'none': ≤ 120 ns main-thread CPU per entry", measured: parts.join('; '), met: cpuVals.length ? Math.max(...cpuVals) <= 120 : undefined });
+    out.push({ target: "sync 'none': ≤ 70 ns main-thread CPU per binary or ASCII entry", measured: parts.join('; '), met: cpuVals.length ? Math.max(...cpuVals) <= 70 : undefined });
   }
   const batch = e2e(r, BATCH_REFERENCE);
   const dd = e2e(r, 'dd');
-  if (batch && dd) out.push({ target: "sync 'batch', 100-byte entries: ≥ 60% of dd conv=fdatasync bytes/s", measured: `${pct(batch.mbPerSec / dd.mbPerSec)} (${num(batch.mbPerSec)} / ${num(dd.mbPerSec)} MB/s)`, met: batch.mbPerSec / dd.mbPerSec >= 0.6 });
+  const batchBin = e2e(r, shardlogId(1, 'batch', 'binary'));
+  if (batch && dd) {
+    // strings and binary entries both count: the target is met when the slower of the two meets it
+    const bin = batchBin ? `; binary ${pct(batchBin.mbPerSec / dd.mbPerSec)} (${num(batchBin.mbPerSec)} MB/s)` : '';
+    const worst = Math.min(batch.mbPerSec, batchBin?.mbPerSec ?? Infinity);
+    out.push({ target: "sync 'batch', 100-byte entries: ≥ 60% of dd conv=fdatasync bytes/s", measured: `strings ${pct(batch.mbPerSec / dd.mbPerSec)} (${num(batch.mbPerSec)} / ${num(dd.mbPerSec)} MB/s)${bin}`, met: worst / dd.mbPerSec >= 0.6 });
+  }
   const kib = e2e(r, KIB_REFERENCE);
   const kibDd = e2e(r, KIB_DD);
   if (kib && kibDd) out.push({ target: "sync 'batch', 1 KiB entries: ≥ 85% of dd conv=fdatasync bytes/s", measured: `${pct(kib.mbPerSec / kibDd.mbPerSec)} (${num(kib.mbPerSec)} / ${num(kibDd.mbPerSec)} MB/s)`, met: kib.mbPerSec / kibDd.mbPerSec >= 0.85 });
@@ -130,7 +136,11 @@ export function targets(r: Report): Target[] {
   const d = durable(r, 'shardlog', 200_000);
   if (d) {
     const sb = durable(r, 'sonic-boom', 200_000);
-    out.push({ target: 'durable-ack p99 < 2 ms at 200k entries/s offered', measured: `p99 ${ms(d.p99Us)} ms (p50 ${ms(d.p50Us)} ms)${sb ? `; sonic-boom flushSync per group: p99 ${ms(sb.p99Us)} ms` : ''}`, met: d.p99Us < 2000 });
+    out.push({
+      target: "durable-ack p99 ≤ 2 ms at 200k entries/s offered, and below sonic-boom's flushSync",
+      measured: `p99 ${ms(d.p99Us)} ms (p50 ${ms(d.p50Us)} ms)${sb ? `; sonic-boom flushSync per group: p99 ${ms(sb.p99Us)} ms` : ''}`,
+      met: d.p99Us <= 2000 && (!sb || d.p99Us < sb.p99Us),
+    });
   }
   if (r.alloc.length) {
     const rows = r.alloc.filter((a) => a.runs > 0);
