@@ -8,7 +8,9 @@ import { runStress } from '@shardlog/cli/stress';
 
 describe('stress runner, kill mode', () => {
   it('loses nothing acknowledged when the writer process is SIGKILLed', async () => {
-    const r = await runStress({ durationMs: 1500, killAt: 'random', producers: 2, shards: 2, seed: 21 });
+    // a fixed moment two thirds into the load: a seeded random one can fall early enough that, on a
+    // loaded machine, nothing was acknowledged yet, and the test would then prove nothing
+    const r = await runStress({ durationMs: 1500, killAt: 1000, producers: 2, shards: 2, seed: 21 });
     expect(r.failures).toEqual([]);
     const k = r.faults!.kill!;
     expect(k).toHaveLength(1);
