@@ -45,10 +45,18 @@ describe('sync trace', () => {
     const file = path.join(tmpDir(), 'trace.txt');
     // the writer sleeps after each batch: the next entries are in the ring when it syncs
     const log = await openLog({ dir, shards: 1, sync: 'batch', testFaults: { syncTrace: file, batchDelayMs: 5 } });
+    // Append one entry a millisecond until acks have come back at three separate moments (at least
+    // 40 entries): a writer thread starved of CPU on a loaded machine may take the first 40 in one
+    // or two batches, and the test is about several syncs, not about how fast they come.
     const acks: Promise<void>[] = [];
-    for (let i = 0; i < 40; i++) {
-      acks.push(log.durable(log.append(`entry ${i}`)));
+    let ackedSinceLook = false;
+    let ackMoments = 0;
+    for (let i = 0; i < 40 || (ackMoments < 3 && i < 5000); i++) {
+      const ack = log.durable(log.append(`entry ${i}`));
+      void ack.then(() => { ackedSinceLook = true; });
+      acks.push(ack);
       await new Promise((r) => setTimeout(r, 1));
+      if (ackedSinceLook) { ackMoments++; ackedSinceLook = false; }
     }
     await Promise.all(acks);
     await log.close();
