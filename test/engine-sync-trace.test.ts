@@ -31,7 +31,15 @@ describe('sync trace', () => {
     for (const s of t.syncs) {
       expect(['inline', 'background']).toContain(s.kind);
       expect(s.end).toBeGreaterThanOrEqual(s.start);
+      // an inline sync carries how long of it the writer waited for a CPU (Linux: schedstat)
+      if (s.kind === 'inline' && process.platform === 'linux') {
+        expect(s.waitMs).toBeGreaterThanOrEqual(0);
+        expect(s.waitMs).toBeLessThanOrEqual(s.end - s.start + 1);
+      }
     }
+    // between batches the writer slept (idle rows), never longer than its own timeout
+    expect(t.idles.length).toBeGreaterThan(0);
+    for (const i of t.idles) expect(i.end - i.start).toBeLessThan(i.timeoutMs + 1000);
     expect(t.published.length).toBeGreaterThan(0);
     expect(t.published[t.published.length - 1].seq).toBe(last);
     for (const p of t.published) {

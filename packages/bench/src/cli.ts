@@ -225,6 +225,7 @@ export async function runBench(o: CliOptions, progress?: Progress): Promise<Repo
               system,
               rate,
               seconds: s.durableSeconds,
+              warmupSeconds: s.durableWarmupSeconds,
               ...where(id),
             });
             if (r) res.set(id, [...(res.get(id) ?? []), r]);

@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 /**
- * `node packages/bench/dist/durable-trace.js [--rate N] [--seconds S] [--dir DIR]`: where shardlog's
+ * `node packages/bench/dist/durable-trace.js [--rate N] [--seconds S] [--warmup S] [--dir DIR]`: where shardlog's
  * durable-ack latency goes. One traced run of the durable-ack case (sync 'batch', one shard, the
  * same steady-load driver): the writer's sync trace (TestFaults.syncTrace: batches written,
  * fdatasyncs inline or on libuv's pool, durable publications) is laid against each group's
  * scheduled, appended and acked times, and every entry's latency is split into: waiting to be
  * appended, appended → written by the writer, written → the start of the fdatasync that covers it
  * (a sync in flight), that fdatasync, and its end → the ack on the main thread (publication and
- * the thread wake-ups). Prints the split for the median groups and the worst 1%.
+ * the thread wake-ups). Prints the split for the median groups and the worst 1%, and the slow
+ * fdatasyncs: how many, and how much of their time the writer thread spent waiting for a CPU after
+ * the disk was done (schedstat). The first `--warmup` seconds run at the same load and are left out.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -120,16 +122,68 @@ function report(groups: Group[], t: Trace, rate: number): string {
   ].join('\n');
 }
 
+const HELP = `Usage: node packages/bench/dist/durable-trace.js [options]
+
+One traced run of the durable-ack case (sync 'batch', one shard, a steady offered load) that splits
+each entry's latency into its parts, from the writer's own trace of batches, fdatasyncs and
+durable publications. Prints the split for the median groups and the worst 1%, and the slow
+fdatasyncs with the share of their time the writer waited for a CPU.
+
+Options:
+  --rate N       offered entries per second (default 200000)
+  --seconds S    measured seconds (default 2)
+  --warmup S     seconds at the same load first, left out of the numbers (default 1)
+  --dir DIR      where the log is written (default: the OS temp dir)
+  -h, --help     this help
+`;
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rate: { type: 'string', default: '200000' }, seconds: { type: 'string', default: '2' }, dir: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: {
+      rate: { type: 'string', default: '200000' },
+      seconds: { type: 'string', default: '2' },
+      warmup: { type: 'string', default: '1' },
+      dir: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const rate = Number(values.rate);
+  const seconds = Number(values.seconds);
+  const warmup = Number(values.warmup);
+  for (const [name, v] of [['--rate', rate], ['--seconds', seconds], ['--warmup', warmup]] as const) {
+    if (!Number.isFinite(v) || v < 0 || (name !== '--warmup' && v === 0)) throw new Error(`${name} must be a positive number, got ${JSON.stringify(values[name.slice(2) as 'rate'])}`);
+  }
   const root = fs.mkdtempSync(path.join(values.dir ?? os.tmpdir(), 'shardlog-durable-trace-'));
   try {
     const traceFile = path.join(root, 'sync-trace.txt');
-    const groups = await tracedRun(Number(values.rate), Number(values.seconds), path.join(root, 'log'), traceFile);
-    process.stdout.write(report(groups, readSyncTrace(traceFile), Number(values.rate)) + '\n');
+    const warm = Math.round(rate * warmup);
+    const all = await tracedRun(rate, seconds + warmup, path.join(root, 'log'), traceFile);
+    const groups = all.filter((g) => g.first >= warm);
+    const from = groups.length ? groups[0].sched : 0;
+    const t = readSyncTrace(traceFile);
+    const after = { ...t, syncs: t.syncs.filter((x) => x.start >= from), yields: t.yields.filter((x) => x.start >= from) };
+    process.stdout.write(report(groups, t, rate) + '\n' + slowSyncs(after, seconds) + '\n');
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
+}
+
+/** Slow inline fdatasyncs (over 1 ms) and how much of them was the writer waiting for a CPU. */
+function slowSyncs(t: Trace, seconds: number): string {
+  const slow = t.syncs.filter((x) => x.kind === 'inline' && x.end - x.start > 1);
+  const total = slow.reduce((a, x) => a + (x.end - x.start), 0);
+  const waited = slow.reduce((a, x) => a + (Number.isFinite(x.waitMs) ? x.waitMs : 0), 0);
+  const known = slow.some((x) => Number.isFinite(x.waitMs));
+  const longYields = t.yields.filter((y) => y.end - y.start > 1).length;
+  return [
+    `slow inline fdatasyncs (> 1 ms): ${slow.length} (${(slow.length / seconds).toFixed(1)}/s), ${total.toFixed(1)} ms in all` +
+      (known ? `, of which the writer thread waited for a CPU ${waited.toFixed(1)} ms (${total ? ((100 * waited) / total).toFixed(0) : 0}%)` : ''),
+    `writer yields to its event loop longer than 1 ms: ${longYields} of ${t.yields.length}`,
+  ].join('\n');
 }
 
 await main();

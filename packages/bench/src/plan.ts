@@ -22,6 +22,8 @@ export interface Settings {
   allocReps: number;
   durableRates: number[];
   durableSeconds: number;
+  /** Seconds at the same offered load before the measured ones, on the same log (JIT, caches, the disk's steady state), not recorded. */
+  durableWarmupSeconds: number;
   durableReps: number;
   /** mitata's minimum measured CPU time per micro-benchmark (ms). */
   microMinCpuMs: number;
@@ -43,6 +45,7 @@ export function settingsFor(mode: 'quick' | 'full'): Settings {
       allocReps: 3,
       durableRates: [50_000, 200_000, 1_000_000],
       durableSeconds: 3,
+      durableWarmupSeconds: 1,
       durableReps: 3,
       microMinCpuMs: 1000,
       parts: [...PARTS],
@@ -59,6 +62,7 @@ export function settingsFor(mode: 'quick' | 'full'): Settings {
     allocReps: 1,
     durableRates: [50_000, 200_000, 1_000_000],
     durableSeconds: 1,
+    durableWarmupSeconds: 0.5,
     durableReps: 1,
     microMinCpuMs: 150,
     parts: [...PARTS],

@@ -249,7 +249,7 @@ export function markdown(r: Report, svgName?: string): string {
     L.push(
       '## Durable-ack latency',
       '',
-      `Steady offered load for ${s.durableSeconds} s, one shard, acks per small group of entries (whatever came due since the last look, at most 100 µs apart). ` +
+      `Steady offered load for ${s.durableSeconds} s${s.durableWarmupSeconds ? ` after ${s.durableWarmupSeconds} s of warm-up at the same load on the same log (not recorded)` : ''}, one shard, acks per small group of entries (whatever came due since the last look, at most 100 µs apart). ` +
         `Latency runs from each entry's scheduled time to its ack, medians of ${s.durableReps} run${s.durableReps === 1 ? '' : 's'}. ` +
         "shardlog: sync 'batch', `await log.durable(seq)` per group. sonic-boom: one write + `flushSync()` (fsync) per group on the main thread.",
       '',

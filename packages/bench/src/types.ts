@@ -51,6 +51,8 @@ export interface DurableSpec {
   /** Offered load, entries per second. */
   rate: number;
   seconds: number;
+  /** Seconds at the same load first, on the same log or stream, not recorded (0: none). */
+  warmupSeconds: number;
   dir: string;
   resultFile: string;
 }

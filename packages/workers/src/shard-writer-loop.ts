@@ -308,7 +308,9 @@ export class ShardWriter {
         if (this.files.syncing || ++sinceYield >= 16 || turn >= this.turnBytes) {
           sinceYield = 0;
           turn = 0;
+          const y0 = this.trace ? this.trace.now() : 0;
           await yieldNow(); // let control messages (rotate, close) in
+          this.trace?.yielded(y0);
         }
         continue;
       }
@@ -344,9 +346,11 @@ export class ShardWriter {
     } else this.stalledAt = -1;
     let timeout = pendingTail ? 1 : 1000; // a claimed record is being written: look again soon
     if (this.counters.written !== this.durable && !syncing) timeout = Math.min(timeout, this.sync.msUntilDue());
+    const slept = this.trace ? this.trace.now() : 0;
     const w = Atomics.waitAsync(i32, I_SLEEPING, 1, timeout);
     if (w.async) await w.value;
     else await yieldNow();
+    this.trace?.slept(slept, timeout);
     Atomics.store(i32, I_SLEEPING, 0);
     return IDLE_WOKEN;
   }

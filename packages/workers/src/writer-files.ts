@@ -180,7 +180,7 @@ export class SegmentFiles {
   syncInline(target: number, seq: number): void {
     injectFault(this.cfg.faults, 'sync', this.counters.fsyncs + 1);
     const trace = this.cfg.trace;
-    const t0 = trace ? trace.now() : 0;
+    const t0 = trace ? trace.syncStarting() : 0;
     if (this.fd >= 0) fs.fdatasyncSync(this.fd);
     if (this.dirDirty) {
       this.dirDirty = false;
