@@ -56,11 +56,14 @@ export interface Mark {
   heap: number;
   /** Run-queue wait of all threads so far (ms): contention from outside the run. */
   runq: number;
+  /** CPU of every thread of this process so far (ns, process.cpuUsage: user + system). */
+  proc: number;
 }
 
 export function mark(): Mark {
   const runq = runQueueWaitMs();
-  return { t: performance.now(), cpu: mainThreadCpuNs(), heap: heapUsed(), runq };
+  const u = process.cpuUsage();
+  return { t: performance.now(), cpu: mainThreadCpuNs(), heap: heapUsed(), runq, proc: (u.user + u.system) * 1000 };
 }
 
 export { cpuSource, runQueueWaitMs, type CpuSource };

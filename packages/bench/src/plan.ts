@@ -120,6 +120,7 @@ export function e2eCases(s: Settings): E2ECase[] {
   out.push({ id: 'pino-destination', label: 'pino + pino.destination (async)', system: 'pino-destination', n: s.n, shape: 'ascii' });
   out.push({ id: 'pino-transport', label: "pino + pino.transport('pino/file')", system: 'pino-transport', n: s.n, shape: 'ascii' });
   out.push({ id: 'thread-stream', label: 'thread-stream (to sonic-boom)', system: 'thread-stream', n: s.n, shape: 'ascii' });
+  out.push({ id: 'thread-stream-buffers', label: 'thread-stream fed Buffers (to sonic-boom)', system: 'thread-stream-buffers', n: s.n, shape: 'ascii' });
   out.push({ id: 'fs-stream', label: 'fs.createWriteStream', system: 'fs-stream', n: s.n, shape: 'ascii' });
   return out;
 }

@@ -12,6 +12,7 @@ export type System =
   | 'pino-destination'
   | 'pino-transport'
   | 'thread-stream'
+  | 'thread-stream-buffers'
   | 'fs-stream'
   | 'dd'
   | 'fdatasync-loop';

@@ -73,7 +73,13 @@ async function measureRunner(spec: E2ESpec, r: Runner): Promise<E2EResult> {
     gcs,
     heapBytesPerEntry: Math.max(0, m1.heap - m0.heap) / spec.n,
     verification,
-    extra: { ...(r.extra?.() ?? {}), runqWaitMs: m2.runq - m0.runq },
+    extra: {
+      ...(r.extra?.() ?? {}),
+      runqWaitMs: m2.runq - m0.runq,
+      // the CPU of every other thread of the process (shardlog: its writer threads; thread-stream and
+      // pino.transport: their worker; plus GC helpers and libuv's pool), per entry
+      offMainCpuNs: Math.max(0, m2.proc - m0.proc - (m2.cpu - m0.cpu)) / spec.n,
+    },
   };
 }
 
@@ -86,6 +92,8 @@ let jsonPool: string[] | undefined;
 const ascii = (): string[] => (asciiPool ??= stringPool('ascii'));
 const json1k = (): string[] => (jsonPool ??= stringPool('json1k'));
 const lines = (): string[] => (asciiLines ??= ascii().map((s) => s + '\n'));
+let asciiLineBuffers: Buffer[] | undefined;
+const lineBuffers = (): Buffer[] => (asciiLineBuffers ??= lines().map((s) => Buffer.from(s, 'latin1')));
 const binary = (): Uint8Array[] => (binPool ??= binaryPool());
 
 function appendStrings(log: Log, pool: string[], n: number): void {
@@ -97,7 +105,7 @@ function appendBinary(log: Log, pool: Uint8Array[], n: number): void {
 }
 
 /** write(line) for every entry, waiting for 'drain' whenever write() says so. */
-async function writeLines(stream: { write(s: string): boolean } & NodeJS.EventEmitter, pool: string[], n: number): Promise<number> {
+async function writeLines<T extends string | Buffer>(stream: { write(s: T): boolean } & NodeJS.EventEmitter, pool: T[], n: number): Promise<number> {
   let waits = 0;
   for (let i = 0; i < n; i++) {
     if (!stream.write(pool[i & POOL_MASK])) {
@@ -197,6 +205,16 @@ async function threadStreamRunner(spec: E2ESpec): Promise<Runner> {
   const ts = new ThreadStream({ filename: THREAD_WORKER, workerData: { dest: file }, sync: false });
   await once(ts, 'ready');
   return streamRunner(spec, file, ts, () => writeLines(ts, lines(), spec.n));
+}
+
+/** thread-stream fed Buffers made up front: its fastest configuration (a string costs it a Buffer.from per write). */
+async function threadStreamBuffersRunner(spec: E2ESpec): Promise<Runner> {
+  const file = outFile(spec);
+  const ts = new ThreadStream({ filename: THREAD_WORKER, workerData: { dest: file }, sync: false });
+  await once(ts, 'ready');
+  // thread-stream 4 takes Buffers as they are (write(): Buffer.isBuffer(data) ? data : Buffer.from(data)); its typings say string
+  const sink = ts as unknown as { write(b: Buffer): boolean } & NodeJS.EventEmitter;
+  return streamRunner(spec, file, ts, () => writeLines(sink, lineBuffers(), spec.n));
 }
 
 async function fsStreamRunner(spec: E2ESpec): Promise<Runner> {
@@ -312,6 +330,7 @@ const RUNNERS: Record<Exclude<E2ESpec['system'], 'dd' | 'fdatasync-loop'>, (s: E
   'pino-destination': pinoDestinationRunner,
   'pino-transport': pinoTransportRunner,
   'thread-stream': threadStreamRunner,
+  'thread-stream-buffers': threadStreamBuffersRunner,
   'fs-stream': fsStreamRunner,
 };
 
