@@ -63,6 +63,7 @@ import {
   type RingViews,
 } from '@shardlog/workers';
 import { initSeq, peekSeq, takeSeq } from './sequence.js';
+import { encodeUtf8Js, preferJsUtf8, UTF8_JS_SLACK } from './utf8-encode.js';
 
 /** What a thread needs to append into a log: send it through workerData or postMessage. */
 export interface ProducerHandle {
@@ -145,7 +146,10 @@ export class Producer {
   private readonly pumping: boolean[];
   /** Shared mode: short strings are encoded here before the claim (putStringScratch); plus 3 bytes of zeros. */
   private readonly scratch: Buffer;
+  private readonly scratch8: Uint8Array;
   private readonly scratch32: Int32Array;
+  /** The last string was of mixed character widths: encode the next one in JavaScript (utf8-encode.ts). */
+  private jsUtf8 = false;
   /** appendMany's frame sizes, reused across calls. */
   private sizes = new Int32Array(64);
   /** Set by the owner when it learns the full cause of a failure (main thread). */
@@ -173,6 +177,7 @@ export class Producer {
     this.pumping = this.views.map(() => false);
     const scratch = new ArrayBuffer(SCRATCH_CHARS * 3 + 4);
     this.scratch = Buffer.from(scratch);
+    this.scratch8 = new Uint8Array(scratch);
     this.scratch32 = new Int32Array(scratch);
   }
 
@@ -315,11 +320,19 @@ export class Producer {
       // inline, header words written out: V8 inlines this function's calls better that way.)
       const i32 = this.i32s[shard];
       const tail = i32[I_TAIL]; // the exclusive producer owns TAIL
-      if (HEADER_BYTES + chars * 3 + 1 <= contiguousRoom(i32, tail, this.capacity)) {
+      if (HEADER_BYTES + chars * 3 + UTF8_JS_SLACK <= contiguousRoom(i32, tail, this.capacity)) {
         const idx = tail & this.mask;
         const off = CONTROL_BYTES + idx;
         const buf = this.bufs[shard];
-        const bytes = utf8Write(buf, s, off + HEADER_BYTES, chars * 3);
+        let bytes: number;
+        if (this.jsUtf8) {
+          const u8 = this.u8s[shard];
+          const at = off + HEADER_BYTES;
+          bytes = encodeUtf8Js(u8, s, at);
+          u8[at + bytes] = 0; // its slack: the bytes past TAIL must stay zero
+          u8[at + bytes + 1] = 0;
+        } else bytes = utf8Write(buf, s, off + HEADER_BYTES, chars * 3);
+        this.jsUtf8 = preferJsUtf8(bytes, chars);
         const nl = this.lines && !endsWithNewline(s) ? 1 : 0;
         const frame = HEADER_BYTES + bytes + nl;
         if (frame > this.maxFrame) {
@@ -366,7 +379,8 @@ export class Producer {
    */
   private putStringScratch(shard: number, s: string): number {
     const sc = this.scratch;
-    const bytes = utf8Write(sc, s, 0, s.length * 3);
+    const bytes = this.jsUtf8 ? encodeUtf8Js(this.scratch8, s, 0) : utf8Write(sc, s, 0, s.length * 3);
+    this.jsUtf8 = preferJsUtf8(bytes, s.length);
     sc[bytes] = 0; // the last word copied must carry zeros past the payload (the record's padding)
     sc[bytes + 1] = 0;
     sc[bytes + 2] = 0;
