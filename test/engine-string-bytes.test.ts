@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { openLog, readLogSync } from '@shardlog/core';
-import { logDir, records, segmentFiles } from './helpers.js';
+import { logDir, paddingIsZero, segmentFiles } from './helpers.js';
 import * as fs from 'node:fs';
 
 /** ASCII, Latin-1 range, two-, three- and four-byte characters, lone and misordered surrogates. */
@@ -34,17 +34,6 @@ const SAMPLES = [
   '\u00e9\n', // as many UTF-16 units as its bytes but one, and a newline: not ASCII
   'x\u00e9\n',
 ];
-
-/** Every record of every segment of shard 0 has zero bytes from its end to the next multiple of 8. */
-function paddingIsZero(dir: string): boolean {
-  for (const file of segmentFiles(dir, 0)) {
-    const b = fs.readFileSync(file);
-    for (const r of records(file)) {
-      for (let i = r.offset + r.len; i < r.offset + r.size; i++) if (b[i] !== 0) return false;
-    }
-  }
-  return true;
-}
 
 describe('string entries on disk', () => {
   for (const format of ['framed', 'lines'] as const) {

@@ -137,6 +137,17 @@ export function records(file: string): RecordAt[] {
   return out;
 }
 
+/** Every record of every segment of `shard` has zero bytes from its end to the next multiple of 8. */
+export function paddingIsZero(dir: string, shard = 0): boolean {
+  for (const file of segmentFiles(dir, shard)) {
+    const b = fs.readFileSync(file);
+    for (const r of records(file)) {
+      for (let i = r.offset + r.len; i < r.offset + r.size; i++) if (b[i] !== 0) return false;
+    }
+  }
+  return true;
+}
+
 export function flipByte(file: string, offset: number): void {
   const fd = fs.openSync(file, 'r+');
   try {

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { openLog, readLogSync } from '@shardlog/core';
 import { encodeUtf8Js, preferJsUtf8, UTF8_JS_SLACK } from '../packages/core/src/utf8-encode.js';
-import { logDir, records, segmentFiles } from './helpers.js';
+import { logDir, paddingIsZero, segmentFiles } from './helpers.js';
 
 /** A small seeded generator, so a failure names a reproducible case. */
 function rng(seed: number): () => number {
@@ -96,17 +96,6 @@ describe('preferJsUtf8', () => {
     expect(pick('')).toBe(false);
   });
 });
-
-/** Every record of every segment of shard 0 has zero bytes from its end to the next multiple of 8. */
-function paddingIsZero(dir: string): boolean {
-  for (const file of segmentFiles(dir, 0)) {
-    const b = fs.readFileSync(file);
-    for (const r of records(file)) {
-      for (let i = r.offset + r.len; i < r.offset + r.size; i++) if (b[i] !== 0) return false;
-    }
-  }
-  return true;
-}
 
 describe('a log fed strings that switch between the encoders', () => {
   for (const format of ['framed', 'lines'] as const) {

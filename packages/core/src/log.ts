@@ -489,7 +489,7 @@ export class OpeningLog {
     const g32 = new Int32Array(this.global);
     initSeq(g32, firstSeq(this.o.format, recovery));
     Atomics.store(g32, G_STATE, STATE_RUNNING);
-    const handle: ProducerHandle = { rings: this.rings, global: this.global, format: this.o.format, onFull: this.o.onFull, firstShard: 0 };
+    const handle: ProducerHandle = { rings: this.rings, global: this.global, format: this.o.format, onFull: this.o.onFull, fullWaitMs: this.o.fullWaitMs, firstShard: 0 };
     const log = new Log(handle, this.dir, this.handles, recovery, this.release, this.o.flushOnExit, this.manifest.id);
     if (this.o.encryption) log.readKeys = { keys: this.o.encryption, logId: this.manifest.id }; // for follow(); zeroed at close
     return log;

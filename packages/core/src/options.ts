@@ -22,8 +22,12 @@ export interface OpenOptions {
   sync?: SyncOption;
   /** Roll to a new segment file once the current one reaches this size. Default 64 MiB. */
   segmentBytes?: number;
-  /** A full ring: 'wait' (default) blocks the appending thread until the writer frees room; 'throw' raises RingFullError. */
-  onFull?: 'wait' | 'throw';
+  /**
+   * A full ring: 'wait' (default) blocks the appending thread until the writer frees room; 'throw'
+   * raises RingFullError at once; { waitMs: N } blocks at most N ms for one append, then raises
+   * RingFullError (a writer that makes no progress: a hung disk or network filesystem).
+   */
+  onFull?: 'wait' | 'throw' | { waitMs: number };
   /** 'framed' (default): length + CRC-32C + seq records. 'lines': raw newline-terminated text, for log tools. */
   format?: 'framed' | 'lines';
   /** Most bytes one writev takes from the ring. Default 1 MiB: a batch that stays in L2 is checksummed and written faster (docs/BENCHMARKS.md) (capped at half the ring). */
@@ -74,6 +78,8 @@ export interface ResolvedOptions {
   sync: SyncPolicy;
   segmentBytes: number;
   onFull: 'wait' | 'throw';
+  /** How long one append may block on a full ring before RingFullError: Infinity for 'wait', 0 for 'throw'. */
+  fullWaitMs: number;
   format: 'framed' | 'lines';
   maxBatchBytes: number;
   skipCorrupt: boolean;
@@ -113,8 +119,16 @@ export function resolveOptions(o: OpenOptions): ResolvedOptions {
   else if (s && typeof s === 'object' && 'everyBytes' in s && Object.keys(s).length === 1) sync = { kind: 'bytes', value: int('sync.everyBytes', s.everyBytes, 1, 2 ** 40) };
   else throw new InvalidArgumentError(`option sync must be 'none', 'batch', { everyMs: N } or { everyBytes: N }, got ${JSON.stringify(s)}`);
   const segmentBytes = o.segmentBytes === undefined ? 64 * 1024 * 1024 : int('segmentBytes', o.segmentBytes, 4096, 2 ** 40);
-  const onFull = o.onFull ?? 'wait';
-  if (onFull !== 'wait' && onFull !== 'throw') throw new InvalidArgumentError(`option onFull must be 'wait' or 'throw', got ${JSON.stringify(onFull)}`);
+  const full = o.onFull === undefined ? 'wait' : o.onFull;
+  let onFull: 'wait' | 'throw';
+  let fullWaitMs: number;
+  if (full === 'wait' || full === 'throw') {
+    onFull = full;
+    fullWaitMs = full === 'wait' ? Infinity : 0;
+  } else if (full !== null && typeof full === 'object' && Object.keys(full).length === 1 && 'waitMs' in full) {
+    onFull = 'wait';
+    fullWaitMs = int('onFull.waitMs', full.waitMs, 1, 2 ** 31 - 1);
+  } else throw new InvalidArgumentError(`option onFull must be 'wait', 'throw' or { waitMs: N }, got ${JSON.stringify(full)}`);
   const format = o.format ?? 'framed';
   if (format !== 'framed' && format !== 'lines') throw new InvalidArgumentError(`option format must be 'framed' or 'lines', got ${JSON.stringify(format)}`);
   const maxBatchBytes = o.maxBatchBytes === undefined ? 1024 * 1024 : int('maxBatchBytes', o.maxBatchBytes, 4096, MAX_RING_BYTES);
@@ -130,5 +144,5 @@ export function resolveOptions(o: OpenOptions): ResolvedOptions {
   const encryption = o.encryption === undefined ? undefined : resolveEncryption(o.encryption, true);
   if (encryption && format !== 'framed') throw new InvalidArgumentError("option encryption needs format 'framed' (lines segments are plain text for log tools)");
   if (encryption && o.testFaults?.segmentVersion === 1) throw new InvalidArgumentError('option encryption needs segment format version 2');
-  return { workerUrl, encryption, flushOnExit: o.flushOnExit ?? true, dir: o.dir, shards, ringBytes, sync, segmentBytes, onFull, format, maxBatchBytes, skipCorrupt: o.skipCorrupt ?? false, stallTimeoutMs, testFaults: o.testFaults, verify };
+  return { workerUrl, encryption, flushOnExit: o.flushOnExit ?? true, dir: o.dir, shards, ringBytes, sync, segmentBytes, onFull, fullWaitMs, format, maxBatchBytes, skipCorrupt: o.skipCorrupt ?? false, stallTimeoutMs, testFaults: o.testFaults, verify };
 }

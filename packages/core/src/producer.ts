@@ -71,6 +71,8 @@ export interface ProducerHandle {
   readonly global: SharedArrayBuffer;
   readonly format: 'framed' | 'lines';
   readonly onFull: 'wait' | 'throw';
+  /** Longest block of one append on a full ring before RingFullError (onFull { waitMs }); absent: no bound (or 0 with 'throw'). */
+  readonly fullWaitMs?: number;
   /** Where this producer starts its round-robin (spreads several producers over the shards). */
   readonly firstShard?: number;
 }
@@ -128,6 +130,7 @@ export class Producer {
   private readonly maxFrame: number;
   private readonly lines: boolean;
   private readonly throwOnFull: boolean;
+  private readonly fullWaitMs: number;
   private rr: number;
   /** Sequence number taken by the last claim (set inside claim()). */
   private claimedSeq = 0;
@@ -170,6 +173,8 @@ export class Producer {
     this.maxFrame = maxFrameBytes(this.capacity);
     this.lines = handle.format === 'lines';
     this.throwOnFull = handle.onFull === 'throw';
+    const fw = handle.fullWaitMs;
+    this.fullWaitMs = typeof fw === 'number' && fw > 0 ? fw : Infinity;
     this.rr = (handle.firstShard ?? 0) % this.shards;
     this.lastEnd = new Int32Array(this.shards);
     this.touched = new Uint8Array(this.shards);
@@ -451,6 +456,7 @@ export class Producer {
    */
   private claim(shard: number, size: number, count: number): number {
     const i32 = this.i32s[shard];
+    let waitingSince = -1;
     for (;;) {
       const locked = !this.exclusive;
       if (locked && !tryLock(i32) && lockSlow(i32, this.g32) !== LOCKED) this.throwState();
@@ -478,7 +484,7 @@ export class Producer {
         return idx;
       }
       if (locked) unlock(i32);
-      this.waitForRoom(shard, i32, size);
+      waitingSince = this.waitForRoom(shard, i32, size, waitingSince);
     }
   }
 
@@ -489,20 +495,33 @@ export class Producer {
     return seq;
   }
 
-  /** The ring is full: block this thread until the writer frees room (or fail / throw). */
-  private waitForRoom(shard: number, i32: Int32Array, size: number): void {
+  /**
+   * The ring is full: block this thread until the writer frees room (or fail / throw), at most 20 ms
+   * a call. `since` is when this append started waiting (-1: now); past onFull's waitMs it throws
+   * RingFullError, nothing of the entry claimed. Returns `since`.
+   */
+  private waitForRoom(shard: number, i32: Int32Array, size: number, since: number): number {
     Atomics.add(i32, I_FULL_WAITS, 1);
     if (this.throwOnFull) throw new RingFullError(shard, ` (needed ${size} bytes; opened with onFull: 'throw')`);
+    let wait = 20;
+    if (this.fullWaitMs !== Infinity) {
+      const now = Date.now();
+      if (since < 0) since = now;
+      const left = this.fullWaitMs - (now - since);
+      if (left <= 0) throw new RingFullError(shard, ` (needed ${size} bytes; the writer freed none within onFull.waitMs = ${this.fullWaitMs} ms)`);
+      wait = Math.min(wait, left);
+    }
     Atomics.add(i32, I_SPACE_WAITERS, 1);
     try {
       const head = Atomics.load(i32, I_HEAD);
       const st = Atomics.load(this.g32, G_STATE);
       if (st !== STATE_RUNNING && st !== STATE_CLOSING) this.throwState();
       doorbell(i32);
-      Atomics.wait(i32, I_HEAD, head, 20);
+      Atomics.wait(i32, I_HEAD, head, wait);
     } finally {
       Atomics.sub(i32, I_SPACE_WAITERS, 1);
     }
+    return since;
   }
 
   protected throwState(): never {

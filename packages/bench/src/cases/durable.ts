@@ -89,14 +89,25 @@ function recordGroup(h: RecordableHistogram, t0: number, rate: number, first: nu
   }
 }
 
+/** A phase of `count` entries from pool index `offset`, latencies recorded into h if given. */
+type Phase = (count: number, offset: number, h?: RecordableHistogram) => Promise<{ t0: number; lastAck: number }>;
+
+/** The warm-up phase (not recorded), then the measured one, with the run-queue wait over the latter. */
+async function warmThenMeasure(spec: DurableSpec, phase: Phase): Promise<{ warm: number; total: number; t0: number; lastAck: number; h: RecordableHistogram; runq: number }> {
+  const warm = Math.round(spec.rate * spec.warmupSeconds);
+  const total = Math.max(1, Math.round(spec.rate * spec.seconds));
+  if (warm > 0) await phase(warm, 0);
+  const h = createHistogram();
+  const q0 = runQueueWaitMs();
+  const { t0, lastAck } = await phase(total, warm, h);
+  return { warm, total, t0, lastAck, h, runq: runQueueWaitMs() - q0 };
+}
+
 async function shardlogDurable(spec: DurableSpec): Promise<DurableResult> {
   const dir = path.join(spec.dir, 'log');
   const log = await openLog({ dir, shards: 1, sync: 'batch' });
   const pool = stringPool('ascii');
-  const warm = Math.round(spec.rate * spec.warmupSeconds);
-  const total = Math.max(1, Math.round(spec.rate * spec.seconds));
-  /** One phase of `count` entries from pool index `offset`; latencies recorded into h (if given). */
-  const phase = async (count: number, offset: number, h?: RecordableHistogram): Promise<{ t0: number; lastAck: number }> => {
+  const phase: Phase = async (count, offset, h) => {
     let acked = 0;
     let lastAck = 0;
     let allAcked!: () => void;
@@ -125,15 +136,14 @@ async function shardlogDurable(spec: DurableSpec): Promise<DurableResult> {
     );
     return { t0, lastAck };
   };
-  if (warm > 0) await phase(warm, 0);
-  const h = createHistogram();
-  const fsyncs0 = log.stats().fsyncs;
-  const q0 = runQueueWaitMs();
-  const { t0, lastAck } = await phase(total, warm, h);
-  const runq = runQueueWaitMs() - q0;
+  let fsyncs0 = 0;
+  const m = await warmThenMeasure(spec, async (count, offset, h) => {
+    if (h) fsyncs0 = log.stats().fsyncs;
+    return phase(count, offset, h);
+  });
   const fsyncs = log.stats().fsyncs - fsyncs0;
   await log.close();
-  return result(spec, total, t0, lastAck, h, fsyncs, runq, verifyShardlog(dir, expectedFor('ascii', warm + total)));
+  return result(spec, m.total, m.t0, m.lastAck, m.h, fsyncs, m.runq, verifyShardlog(dir, expectedFor('ascii', m.warm + m.total)));
 }
 
 async function sonicDurable(spec: DurableSpec): Promise<DurableResult> {
@@ -141,10 +151,10 @@ async function sonicDurable(spec: DurableSpec): Promise<DurableResult> {
   const s = new SonicBoom({ dest: file, sync: true });
   await once(s, 'ready');
   const lines = stringPool('ascii').map((x) => x + '\n');
-  const warm = Math.round(spec.rate * spec.warmupSeconds);
-  const total = Math.max(1, Math.round(spec.rate * spec.seconds));
   let fsyncs = 0;
-  const phase = async (count: number, offset: number, h?: RecordableHistogram): Promise<{ t0: number; lastAck: number }> => {
+  let fsyncs0 = 0;
+  const m = await warmThenMeasure(spec, async (count, offset, h) => {
+    if (h) fsyncs0 = fsyncs;
     let lastAck = 0;
     const t0 = performance.now();
     await drive(
@@ -164,16 +174,10 @@ async function sonicDurable(spec: DurableSpec): Promise<DurableResult> {
       Promise.resolve(),
     );
     return { t0, lastAck };
-  };
-  if (warm > 0) await phase(warm, 0);
-  const h = createHistogram();
-  const fsyncs0 = fsyncs;
-  const q0 = runQueueWaitMs();
-  const { t0, lastAck } = await phase(total, warm, h);
-  const runq = runQueueWaitMs() - q0;
+  });
   s.end();
   await once(s, 'close');
-  return result(spec, total, t0, lastAck, h, fsyncs - fsyncs0, runq, verifyLines([file], expectedFor('ascii', warm + total)));
+  return result(spec, m.total, m.t0, m.lastAck, m.h, fsyncs - fsyncs0, m.runq, verifyLines([file], expectedFor('ascii', m.warm + m.total)));
 }
 
 export async function runDurable(spec: DurableSpec): Promise<DurableResult> {
