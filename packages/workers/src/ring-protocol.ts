@@ -198,6 +198,32 @@ export function unlock(i32: Int32Array): void {
 }
 
 /**
+ * Whether producers may read HEAD (the writer's consumed position) and SLEEPING (the writer's
+ * doorbell flag) with plain loads instead of Atomics.load on the append path (producerHead,
+ * writerSleeping). Atomics.load is a builtin call in V8 (not inlined): 3-8 ns more per load than a
+ * plain one, and the exclusive producer made two per append. Safe on x86 (TSO), as for the
+ * writer's scan (PLAIN_LENGTH_READS): HEAD is stored by the writer with Atomics.store after it
+ * zeroed the consumed bytes, and stores become visible in order, so a HEAD seen comes with its
+ * zeroes; a stale HEAD only makes the room look smaller (the slow path then reads it again). The
+ * SLEEPING load follows the producer's publish, an Atomics.store (a full barrier on x86: the load
+ * cannot pass it), so the doorbell handshake (the writer stores SLEEPING then reads TAIL; the
+ * producer stores TAIL and the length word, then reads SLEEPING) still has one side see the other.
+ * In V8's compiled code a plain typed-array load stays on the effect chain after an atomic store.
+ * Weakly ordered CPUs keep Atomics.load. SHARDLOG_RING_PRODUCER=atomic forces it anywhere.
+ */
+export const PLAIN_PRODUCER_READS = (process.arch === 'x64' || process.arch === 'ia32') && process.env.SHARDLOG_RING_PRODUCER !== 'atomic';
+
+/** HEAD as a producer reads it (a plain load where PLAIN_PRODUCER_READS allows). */
+export function producerHead(i32: Int32Array): number {
+  return PLAIN_PRODUCER_READS ? i32[W.HEAD] : Atomics.load(i32, W.HEAD);
+}
+
+/** Whether the writer sleeps (its doorbell flag), as a producer reads it after publishing. */
+export function writerSleeping(i32: Int32Array): boolean {
+  return (PLAIN_PRODUCER_READS ? i32[W.SLEEPING] : Atomics.load(i32, W.SLEEPING)) === 1;
+}
+
+/**
  * Claim `size` bytes (8-aligned) at TAIL, under the lock (or by the exclusive producer). Returns the
  * data index of the claim, or -1 if the ring has no room. A claim that does not fit before the
  * ring's end is placed at index 0 after a padding record, published at once. TAIL is only written
@@ -205,7 +231,7 @@ export function unlock(i32: Int32Array): void {
  */
 export function reserve(i32: Int32Array, capacity: number, size: number): number {
   const tail = i32[W.TAIL];
-  const free = capacity - ((tail - Atomics.load(i32, W.HEAD)) | 0);
+  const free = capacity - ((tail - producerHead(i32)) | 0);
   const idx = tail & (capacity - 1);
   const toEnd = capacity - idx;
   if (size <= toEnd) {
@@ -224,7 +250,7 @@ export function reserve(i32: Int32Array, capacity: number, size: number): number
  * the record after (it then moves TAIL itself with advanceTail).
  */
 export function contiguousRoom(i32: Int32Array, tail: number, capacity: number): number {
-  return Math.min(capacity - (tail & (capacity - 1)), capacity - ((tail - Atomics.load(i32, W.HEAD)) | 0));
+  return Math.min(capacity - (tail & (capacity - 1)), capacity - ((tail - producerHead(i32)) | 0));
 }
 
 /** Publish a record: its length word, stored last (everything written before it is visible with it). */
@@ -244,7 +270,7 @@ export function publishPadding(i32: Int32Array, idx: number, bytes: number): voi
  * cleared makes its wait return at once.
  */
 export function doorbell(i32: Int32Array): void {
-  if (Atomics.load(i32, W.SLEEPING) === 1 && Atomics.compareExchange(i32, W.SLEEPING, 1, 0) === 1) Atomics.notify(i32, W.SLEEPING);
+  if (writerSleeping(i32) && Atomics.compareExchange(i32, W.SLEEPING, 1, 0) === 1) Atomics.notify(i32, W.SLEEPING);
 }
 
 /** Ask the writer for a sync sooner than its policy would (durable() waiters), and wake it. */
