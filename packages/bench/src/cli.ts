@@ -35,7 +35,7 @@ Options:
   --only LIST      comma-separated parts to run: ${PARTS.join(',')}
   --cases REGEX    only the end-to-end cases whose id matches (ids: shardlog-1-none-ascii,
                    shardlog-4-batch-binary, shardlog-1-batch-json1k, dd, dd-json1k, fdatasync-loop, sonic-boom, sonic-boom-fsync,
-                   pino-destination, pino-transport, thread-stream, fs-stream, ...)
+                   pino-destination, pino-transport, thread-stream, thread-stream-buffers, fs-stream, ...)
   --dir DIR        where runs write their files (default: the OS temp dir); use the disk you care about
   --out DIR        where results go (default: packages/bench/results)
   --profile        run shardlog's end-to-end children under --cpu-prof (main and writer threads each
