@@ -108,6 +108,7 @@ describe('a log fed strings that switch between the encoders', () => {
           () => '\u00e9'.repeat(1 + Math.floor(r() * 90)),
           () => '日本'.repeat(1 + Math.floor(r() * 40)),
           () => randomString(r, 400), // past the shared path's scratch size sometimes
+          () => randomString(r, 3000), // past UTF8_JS_MAX_CHARS sometimes: native whatever came before
           () => 'x',
         ];
         const entries: string[] = [];

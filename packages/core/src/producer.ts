@@ -65,7 +65,7 @@ import {
   type RingViews,
 } from '@shardlog/workers';
 import { initSeq, peekSeq, takeSeq } from './sequence.js';
-import { encodeUtf8Js, preferJsUtf8, UTF8_JS_SLACK } from './utf8-encode.js';
+import { encodeUtf8Js, preferJsUtf8, UTF8_JS_MAX_CHARS, UTF8_JS_SLACK } from './utf8-encode.js';
 
 /** What a thread needs to append into a log: send it through workerData or postMessage. */
 export interface ProducerHandle {
@@ -332,7 +332,7 @@ export class Producer {
         const off = CONTROL_BYTES + idx;
         const buf = this.bufs[shard];
         let bytes: number;
-        if (this.jsUtf8) {
+        if (this.jsUtf8 && chars <= UTF8_JS_MAX_CHARS) {
           const u8 = this.u8s[shard];
           const at = off + HEADER_BYTES;
           bytes = encodeUtf8Js(u8, s, at);
