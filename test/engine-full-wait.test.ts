@@ -4,9 +4,11 @@
  * with nothing of that entry appended; the log stays usable and keeps every entry appended before,
  * and the same load with onFull 'wait' blocks instead and loses nothing. Bad values are refused.
  */
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, openLog, readLogSync, RingFullError } from '@shardlog/core';
-import { logDir } from './helpers.js';
+import { fixture, logDir } from './helpers.js';
 
 const entry = (i: number) => `entry ${i} `.padEnd(1000, 'x');
 
@@ -39,6 +41,19 @@ describe("onFull { waitMs }", () => {
     expect(got.length).toBe(accepted.length);
     expect(got[got.length - 1]).toBe('after the refusal');
     for (let i = 0; i < accepted.length - 1; i++) expect(got[i]).toBe(entry(i));
+  });
+
+  it('bounds a producer thread the same way (attachProducer: append and appendMany)', async () => {
+    const dir = logDir();
+    const log = await openLog({ dir, shards: 1, ringBytes: 64 * 1024, onFull: { waitMs: 50 }, testFaults: { batchDelayMs: 400 } });
+    const w = new Worker(fixture('full-wait-thread.mjs'), { workerData: { handle: log.producerHandle(), size: 1000 } });
+    const [msg] = (await once(w, 'message')) as [{ accepted: number; error: { name: string; code: string; message: string } | null }];
+    await w.terminate();
+    expect(msg.error?.code).toBe('ERR_SHARDLOG_RING_FULL');
+    expect(msg.error?.message).toMatch(/waitMs = 50 ms/);
+    expect(msg.accepted).toBeGreaterThan(10);
+    await log.close();
+    expect([...readLogSync({ dir })].length).toBe(msg.accepted);
   });
 
   it("with onFull 'wait' the same stalled writer blocks the append instead, and nothing is lost", async () => {
