@@ -91,7 +91,7 @@ describe('encryption at rest', () => {
   it('a missing or wrong key is a KeyError naming the key id', async () => {
     const dir = logDir();
     await writeEncrypted(dir, { keys: { k1: key() }, keyId: 'k1' }, 30);
-    for (const enc of [undefined, { keys: { k1: key() } }, { keys: { other: key() } }]) {
+    for (const enc of [undefined, { keys: { k1: key() } }, { keys: { other: key() } }] as ({ keys: Record<string, Uint8Array> } | undefined)[]) {
       const e = thrown(() => read(dir, enc));
       expect(e).toBeInstanceOf(KeyError);
       expect((e as KeyError).code).toBe('ERR_SHARDLOG_KEY');
@@ -129,7 +129,7 @@ describe('encryption at rest', () => {
 
   it('refuses a bad encryption option with InvalidArgumentError, creating nothing', async () => {
     const dir = logDir();
-    for (const enc of [{ keys: { k1: key().subarray(1) }, keyId: 'k1' }, { keys: { k1: key() }, keyId: 'k2' }, { keys: { 'k 1': key() }, keyId: 'k 1' }]) {
+    for (const enc of [{ keys: { k1: key().subarray(1) }, keyId: 'k1' }, { keys: { k1: key() }, keyId: 'k2' }, { keys: { 'k 1': key() }, keyId: 'k 1' }] as { keys: Record<string, Uint8Array>; keyId: string }[]) {
       const e = await openLog({ dir, encryption: enc }).catch((x: unknown) => x);
       expect(e).toBeInstanceOf(InvalidArgumentError);
     }

@@ -261,7 +261,7 @@ describe('recovery never removes a file it did not write', () => {
 
   it('0 bytes, zeros, or a prefix of the header we would have written: ours, removed', async () => {
     for (const make of [() => Buffer.alloc(0), () => Buffer.alloc(23), (seq: number) => encodeSegmentHeader({ version: 1, shard: 0, firstSeq: seq, prevMaxSeq: 30 }).subarray(0, 31)]) {
-      const { dir, extra, seqs } = await withLast(make(0));
+      const { dir, extra, seqs } = await withLast(Buffer.from(make(0)));
       fs.writeFileSync(extra, make(seqs.at(-1)! + 1));
       expect(readAll(dir).length).toBe(30);
       const log = await openLog({ dir });

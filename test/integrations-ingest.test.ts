@@ -117,7 +117,7 @@ describe('ingest service', () => {
   });
 
   it('the load script drives the service with autocannon (a one-second smoke run)', async () => {
-    const report = (await (runIngestLoad as (o: object) => Promise<Record<string, number>>)({ seconds: 1, connections: 4, lines: 5, shards: 1 })) as {
+    const report = (await (runIngestLoad as (o: object) => Promise<Record<string, number>>)({ seconds: 1, connections: 4, lines: 5, shards: 1 })) as unknown as {
       requests: number;
       non2xx: number;
       errors: number;

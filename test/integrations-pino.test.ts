@@ -100,7 +100,7 @@ describe('pino destination', () => {
     logger.fatal('f');
     logger.error('e2');
     const done = Promise.all([once(a, 'close'), once(b, 'close')]);
-    (logger[pino.symbols.streamSym] as unknown as { end(): void }).end(); // multistream.end(): flushSync + end on each
+    ((logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as { end(): void }).end(); // multistream.end(): flushSync + end on each
     await done;
     expect(linesOf(all, 1).map((l) => l.msg)).toEqual(['d', 'i', 'e1', 'f', 'e2']);
     expect(linesOf(errors, 1).map((l) => l.msg)).toEqual(['e1', 'f', 'e2']);

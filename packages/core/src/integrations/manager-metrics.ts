@@ -11,7 +11,7 @@
  */
 import { InvalidArgumentError } from '@shardlog/workers';
 import type { LogManager, LogManagerStats } from '../log-manager.js';
-import { COUNTERS, GAUGES, loadPromClient, type MetricsOptions, type PromMetric, type PromRegistry, type RegisteredMetrics } from './metrics.js';
+import { COUNTERS, createMetric, GAUGES, loadPromClient, type MetricsOptions, type PromMetric, type PromRegistry, type RegisteredMetrics } from './metrics.js';
 
 type ManagerNumeric = { [K in keyof LogManagerStats]: LogManagerStats[K] extends number ? K : never }[keyof LogManagerStats];
 
@@ -54,7 +54,7 @@ export function registerManagerMetrics(manager: LogManager, registry: PromRegist
   const names: string[] = [];
   const add = (kind: 'Counter' | 'Gauge', name: string, help: string, labelNames: string[], collect: (m: PromMetric) => void): void => {
     const full = prefix + name;
-    new prom[kind]({ name: full, help, labelNames: [...labelNames, ...extra], registers: [registry], collect(this: PromMetric) { collect(this); } });
+    createMetric(prom, kind, { name: full, help, labelNames: [...labelNames, ...extra], registers: [registry], collect(this: PromMetric) { collect(this); } });
     names.push(full);
   };
 

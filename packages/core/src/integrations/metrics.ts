@@ -37,8 +37,16 @@ export interface PromMetric {
 }
 /** The parts of the prom-client module this module uses. */
 export interface PromClientModule {
-  Counter: new (config: MetricConfig) => unknown;
-  Gauge: new (config: MetricConfig) => unknown;
+  // Typed to accept prom-client's own classes (generic per metric kind, their collect()'s `this` the
+  // class itself): any one-argument constructor. What is passed to them is a MetricConfig.
+  Counter: new (config: never) => unknown;
+  Gauge: new (config: never) => unknown;
+}
+type MetricClass = new (config: MetricConfig) => unknown;
+
+/** A Counter or Gauge of `prom` registered by its config (both metrics modules make theirs here). */
+export function createMetric(prom: PromClientModule, kind: 'Counter' | 'Gauge', config: MetricConfig): void {
+  new (prom[kind] as unknown as MetricClass)(config);
 }
 
 export interface MetricsOptions {
@@ -116,7 +124,7 @@ export function registerMetrics(log: Log, registry: PromRegistry, options: Metri
   const names: string[] = [];
   const add = (kind: 'Counter' | 'Gauge', name: string, help: string, labelNames: string[], collect: (m: PromMetric) => void): void => {
     const full = prefix + name;
-    new prom[kind]({
+    createMetric(prom, kind, {
       name: full,
       help,
       labelNames: [...labelNames, ...extra],
