@@ -24,6 +24,7 @@ import {
   contiguousRoom,
   CONTROL_BYTES,
   doorbell,
+  logState,
   producerHead,
   writerSleeping,
   EntryTooLargeError,
@@ -224,7 +225,7 @@ export class Producer {
   }
 
   private put(shard: number, entry: Entry): number {
-    if (Atomics.load(this.g32, G_STATE) !== STATE_RUNNING) this.throwState();
+    if (logState(this.g32) !== STATE_RUNNING) this.throwState();
     if (typeof entry === 'string') return this.putString(shard, entry);
     if (entry instanceof Uint8Array) return this.putBytes(shard, entry);
     throw new InvalidArgumentError(`an entry must be a string or a Uint8Array, got ${describe(entry)}`);

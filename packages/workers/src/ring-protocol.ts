@@ -218,6 +218,15 @@ export function producerHead(i32: Int32Array): number {
   return PLAIN_PRODUCER_READS ? i32[W.HEAD] : Atomics.load(i32, W.HEAD);
 }
 
+/**
+ * The log's state (G_STATE) as an append checks it first: a plain load where PLAIN_PRODUCER_READS
+ * allows. The check was never atomic with the append that follows (a close on another thread can
+ * come between them either way); V8 reads the word afresh at every call.
+ */
+export function logState(g32: Int32Array): number {
+  return PLAIN_PRODUCER_READS ? g32[G_STATE] : Atomics.load(g32, G_STATE);
+}
+
 /** Whether the writer sleeps (its doorbell flag), as a producer reads it after publishing. */
 export function writerSleeping(i32: Int32Array): boolean {
   return (PLAIN_PRODUCER_READS ? i32[W.SLEEPING] : Atomics.load(i32, W.SLEEPING)) === 1;
