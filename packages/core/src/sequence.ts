@@ -9,14 +9,16 @@
  * behind needs 2^31 increments between two adjacent instructions). The top bit of the low word tells
  * which half the producer's value is in: if its parity differs from HALVES', HALVES was one behind.
  */
-import { G_SEQ_HALVES, G_SEQ_LO } from '@shardlog/workers';
+import { G_SEQ_HALVES, G_SEQ_LO, PLAIN_PRODUCER_READS } from '@shardlog/workers';
 
 const TWO31 = 2147483648;
 const TWO32 = 4294967296;
 
 /** Take `n` consecutive sequence numbers; returns the first. */
 export function takeSeq(g: Int32Array, n: number): number {
-  const h = Atomics.load(g, G_SEQ_HALVES);
+  // HALVES before the add: on x86 (PLAIN_PRODUCER_READS) a plain load cannot pass the locked add
+  // after it, and V8 keeps it ahead of the atomic on the effect chain
+  const h = PLAIN_PRODUCER_READS ? g[G_SEQ_HALVES] : Atomics.load(g, G_SEQ_HALVES);
   const lo = Atomics.add(g, G_SEQ_LO, n) >>> 0;
   const half = lo >>> 31;
   const halves = (h & 1) === half ? h : h + 1;
