@@ -212,6 +212,7 @@ export async function runBench(o: CliOptions, progress?: Progress): Promise<Repo
       const fails = new Map<string, string[]>();
       const systems = [
         ['shardlog', "shardlog (sync 'batch')"],
+        ['shardlog-sync', "shardlog (sync 'batch', durableSync per group)"],
         ['sonic-boom', 'sonic-boom (flushSync per group)'],
       ] as const;
       for (let rep = 0; rep < s.durableReps; rep++) {

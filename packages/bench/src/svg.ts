@@ -150,7 +150,7 @@ export function chart(r: Report): string {
       const w = Math.max(1, logX(x.p99Us / 1000, lo, hi) - PLOT_X);
       const p50 = logX(x.p50Us / 1000, lo, hi);
       parts.push(text(LABEL_W, y + BAR_H - 4, `${x.label} @ ${(x.offeredPerSec / 1000).toLocaleString('en-US')}k/s`, { anchor: 'end', size: 11 }));
-      parts.push(`<rect x="${PLOT_X}" y="${y}" width="${w.toFixed(1)}" height="${BAR_H}" fill="${x.system === 'shardlog' ? COLORS.shardlog : COLORS.sonic}" rx="2"/>`);
+      parts.push(`<rect x="${PLOT_X}" y="${y}" width="${w.toFixed(1)}" height="${BAR_H}" fill="${x.system === 'sonic-boom' ? COLORS.sonic : x.system === 'shardlog-sync' ? COLORS.batch : COLORS.shardlog}" rx="2"/>`);
       parts.push(`<line x1="${p50.toFixed(1)}" y1="${y - 2}" x2="${p50.toFixed(1)}" y2="${y + BAR_H + 2}" stroke="#24292f" stroke-width="2"/>`);
       parts.push(barLabel(PLOT_X + w, y, `p99 ${fmt(x.p99Us / 1000, 2)} · p50 ${fmt(x.p50Us / 1000, 2)}`));
       y += BAR_H + GAP;

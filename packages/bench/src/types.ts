@@ -48,7 +48,7 @@ export interface DurableSpec {
   kind: 'durable';
   id: string;
   label: string;
-  system: 'shardlog' | 'sonic-boom';
+  system: 'shardlog' | 'shardlog-sync' | 'sonic-boom';
   /** Offered load, entries per second. */
   rate: number;
   seconds: number;
@@ -112,7 +112,7 @@ export interface DurableResult {
   kind: 'durable';
   id: string;
   label: string;
-  system: 'shardlog' | 'sonic-boom';
+  system: 'shardlog' | 'shardlog-sync' | 'sonic-boom';
   offeredPerSec: number;
   achievedPerSec: number;
   entries: number;

@@ -146,6 +146,36 @@ async function shardlogDurable(spec: DurableSpec): Promise<DurableResult> {
   return result(spec, m.total, m.t0, m.lastAck, m.h, fsyncs, m.runq, verifyShardlog(dir, expectedFor('ascii', m.warm + m.total)));
 }
 
+/** The same log, acked like sonic-boom's flushSync: the main thread blocks in durableSync() per group. */
+async function shardlogDurableSync(spec: DurableSpec): Promise<DurableResult> {
+  const dir = path.join(spec.dir, 'log');
+  const log = await openLog({ dir, shards: 1, sync: 'batch' });
+  const pool = stringPool('ascii');
+  let fsyncs0 = 0;
+  const m = await warmThenMeasure(spec, async (count, offset, h) => {
+    if (h) fsyncs0 = log.stats().fsyncs;
+    let lastAck = 0;
+    const t0 = performance.now();
+    await drive(
+      spec.rate,
+      count,
+      t0,
+      (first, last) => {
+        for (let i = first; i < last; i++) log.append(pool[(offset + i) & POOL_MASK]);
+        if (!log.durableSync(10_000)) throw new Error('durableSync timed out');
+        const ack = performance.now();
+        if (h) recordGroup(h, t0, spec.rate, first, last, ack);
+        lastAck = ack;
+      },
+      Promise.resolve(),
+    );
+    return { t0, lastAck };
+  });
+  const fsyncs = log.stats().fsyncs - fsyncs0;
+  await log.close();
+  return result(spec, m.total, m.t0, m.lastAck, m.h, fsyncs, m.runq, verifyShardlog(dir, expectedFor('ascii', m.warm + m.total)));
+}
+
 async function sonicDurable(spec: DurableSpec): Promise<DurableResult> {
   const file = path.join(spec.dir, 'out.log');
   const s = new SonicBoom({ dest: file, sync: true });
@@ -182,5 +212,7 @@ async function sonicDurable(spec: DurableSpec): Promise<DurableResult> {
 
 export async function runDurable(spec: DurableSpec): Promise<DurableResult> {
   fs.mkdirSync(spec.dir, { recursive: true });
-  return spec.system === 'shardlog' ? shardlogDurable(spec) : sonicDurable(spec);
+  if (spec.system === 'shardlog') return shardlogDurable(spec);
+  if (spec.system === 'shardlog-sync') return shardlogDurableSync(spec);
+  return sonicDurable(spec);
 }
