@@ -668,6 +668,9 @@ export class Producer {
    * LogClosedError if it closed with the entries still not durable.
    */
   durableSync(timeoutMs = 10_000): boolean {
+    if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
+      throw new InvalidArgumentError(`durableSync(timeoutMs) takes a number of ms >= 0 (Infinity: no limit), got ${typeof timeoutMs === 'number' ? timeoutMs : describe(timeoutMs)}`);
+    }
     const deadline = Date.now() + timeoutMs;
     for (let s = 0; s < this.shards; s++) {
       if (this.touched[s] === 0) continue;
