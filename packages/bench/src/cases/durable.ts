@@ -12,6 +12,7 @@
  * writer thread's and the main thread's code, the first segment's allocation), which showed as
  * main-thread stalls of 1-5 ms in the first ~0.7 s of a traced run on an idle machine.
  *   shardlog    sync 'batch' (group commit), one shard; `log.durable(lastSeqOfGroup).then(ack)`
+ *   shardlog-sync  the same log; the main thread blocks in `log.durableSync()` per group
  *   sonic-boom  sync: true; the group is written with one write() and made durable with flushSync()
  *               (which fsyncs): the best a sonic-boom user can do, and it blocks the main thread
  */
@@ -103,11 +104,36 @@ async function warmThenMeasure(spec: DurableSpec, phase: Phase): Promise<{ warm:
   return { warm, total, t0, lastAck, h, runq: runQueueWaitMs() - q0 };
 }
 
-async function shardlogDurable(spec: DurableSpec): Promise<DurableResult> {
+/**
+ * A phase for a blocking ack: ackGroup(first, last, offset) returns once the group is durable, and
+ * its latency is taken right after.
+ */
+function blockingPhase(spec: DurableSpec, ackGroup: (first: number, last: number, offset: number) => void): Phase {
+  return async (count, offset, h) => {
+    let lastAck = 0;
+    const t0 = performance.now();
+    await drive(
+      spec.rate,
+      count,
+      t0,
+      (first, last) => {
+        ackGroup(first, last, offset);
+        const ack = performance.now();
+        if (h) recordGroup(h, t0, spec.rate, first, last, ack);
+        lastAck = ack;
+      },
+      Promise.resolve(),
+    );
+    return { t0, lastAck };
+  };
+}
+
+/** shardlog, sync 'batch': `log.durable(seq).then(ack)` per group, or (blocking) `log.durableSync()` per group. */
+async function shardlogDurable(spec: DurableSpec, blocking: boolean): Promise<DurableResult> {
   const dir = path.join(spec.dir, 'log');
   const log = await openLog({ dir, shards: 1, sync: 'batch' });
   const pool = stringPool('ascii');
-  const phase: Phase = async (count, offset, h) => {
+  const promised: Phase = async (count, offset, h) => {
     let acked = 0;
     let lastAck = 0;
     let allAcked!: () => void;
@@ -136,40 +162,16 @@ async function shardlogDurable(spec: DurableSpec): Promise<DurableResult> {
     );
     return { t0, lastAck };
   };
+  // blocking, as sonic-boom's flushSync does: the main thread sleeps in Atomics.wait until the writer published
+  const blocked = blockingPhase(spec, (first, last, offset) => {
+    for (let i = first; i < last; i++) log.append(pool[(offset + i) & POOL_MASK]);
+    if (!log.durableSync(10_000)) throw new Error('durableSync timed out');
+  });
+  const phase = blocking ? blocked : promised;
   let fsyncs0 = 0;
   const m = await warmThenMeasure(spec, async (count, offset, h) => {
     if (h) fsyncs0 = log.stats().fsyncs;
     return phase(count, offset, h);
-  });
-  const fsyncs = log.stats().fsyncs - fsyncs0;
-  await log.close();
-  return result(spec, m.total, m.t0, m.lastAck, m.h, fsyncs, m.runq, verifyShardlog(dir, expectedFor('ascii', m.warm + m.total)));
-}
-
-/** The same log, acked like sonic-boom's flushSync: the main thread blocks in durableSync() per group. */
-async function shardlogDurableSync(spec: DurableSpec): Promise<DurableResult> {
-  const dir = path.join(spec.dir, 'log');
-  const log = await openLog({ dir, shards: 1, sync: 'batch' });
-  const pool = stringPool('ascii');
-  let fsyncs0 = 0;
-  const m = await warmThenMeasure(spec, async (count, offset, h) => {
-    if (h) fsyncs0 = log.stats().fsyncs;
-    let lastAck = 0;
-    const t0 = performance.now();
-    await drive(
-      spec.rate,
-      count,
-      t0,
-      (first, last) => {
-        for (let i = first; i < last; i++) log.append(pool[(offset + i) & POOL_MASK]);
-        if (!log.durableSync(10_000)) throw new Error('durableSync timed out');
-        const ack = performance.now();
-        if (h) recordGroup(h, t0, spec.rate, first, last, ack);
-        lastAck = ack;
-      },
-      Promise.resolve(),
-    );
-    return { t0, lastAck };
   });
   const fsyncs = log.stats().fsyncs - fsyncs0;
   await log.close();
@@ -183,27 +185,16 @@ async function sonicDurable(spec: DurableSpec): Promise<DurableResult> {
   const lines = stringPool('ascii').map((x) => x + '\n');
   let fsyncs = 0;
   let fsyncs0 = 0;
+  const phase = blockingPhase(spec, (first, last, offset) => {
+    let chunk = '';
+    for (let i = first; i < last; i++) chunk += lines[(offset + i) & POOL_MASK];
+    s.write(chunk);
+    s.flushSync(); // writes what is buffered and fsyncs
+    fsyncs++;
+  });
   const m = await warmThenMeasure(spec, async (count, offset, h) => {
     if (h) fsyncs0 = fsyncs;
-    let lastAck = 0;
-    const t0 = performance.now();
-    await drive(
-      spec.rate,
-      count,
-      t0,
-      (first, last) => {
-        let chunk = '';
-        for (let i = first; i < last; i++) chunk += lines[(offset + i) & POOL_MASK];
-        s.write(chunk);
-        s.flushSync(); // writes what is buffered and fsyncs
-        fsyncs++;
-        const ack = performance.now();
-        if (h) recordGroup(h, t0, spec.rate, first, last, ack);
-        lastAck = ack;
-      },
-      Promise.resolve(),
-    );
-    return { t0, lastAck };
+    return phase(count, offset, h);
   });
   s.end();
   await once(s, 'close');
@@ -212,7 +203,6 @@ async function sonicDurable(spec: DurableSpec): Promise<DurableResult> {
 
 export async function runDurable(spec: DurableSpec): Promise<DurableResult> {
   fs.mkdirSync(spec.dir, { recursive: true });
-  if (spec.system === 'shardlog') return shardlogDurable(spec);
-  if (spec.system === 'shardlog-sync') return shardlogDurableSync(spec);
-  return sonicDurable(spec);
+  if (spec.system === 'sonic-boom') return sonicDurable(spec);
+  return shardlogDurable(spec, spec.system === 'shardlog-sync');
 }
