@@ -4,7 +4,10 @@
  * sync, so it returns true only once every shard it touched is fdatasynced; it returns false when
  * the time runs out first, throws ShardFailedError when a sync failed, works from a worker thread's
  * producer, and refuses a timeout that is not a number of ms (a NaN would have waited forever).
+ * It forces the sync whatever the policy: under { everyMs: 60000 } (which rate-limits durable()) it
+ * still returns at once, and so does the exit flush built on it.
  */
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
@@ -27,6 +30,31 @@ describe('durableSync()', () => {
     }
     await log.durable(last); // already true: resolves at once
     await log.close();
+    expect([...readLogSync({ dir })].length).toBe(1000);
+  });
+
+  it('forces the sync under { everyMs }, which holds durable() to its timer', async () => {
+    const dir = logDir();
+    const log = await openLog({ dir, shards: 2, sync: { everyMs: 60_000 } });
+    for (let i = 0; i < 100; i++) log.append(`entry ${i}`);
+    const t0 = Date.now();
+    expect(log.durableSync(5_000)).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    const st = log.stats();
+    expect(st.fsyncs).toBeGreaterThanOrEqual(2);
+    expect(st.durableLagBytes).toBe(0);
+    await log.close();
+  });
+
+  it("the exit flush of a log under { everyMs: 60000 } syncs everything (it would have waited out its 10 s)", () => {
+    const dir = logDir();
+    const r = spawnSync(process.execPath, [fixture('exit-everyms.mjs'), dir], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.stderr).not.toMatch(/not flushed/);
+    expect(r.status).toBe(0);
+    const st = JSON.parse(r.stdout.trim()) as { fsyncs: number; durableLagBytes: number; entries: number };
+    expect(st.entries).toBe(1000);
+    expect(st.durableLagBytes).toBe(0);
+    expect(st.fsyncs).toBeGreaterThanOrEqual(2);
     expect([...readLogSync({ dir })].length).toBe(1000);
   });
 

@@ -48,6 +48,7 @@ import {
   maxFrameBytes,
   publish,
   publishPadding,
+  forceSync,
   requestSync,
   reserve,
   RingFullError,
@@ -685,7 +686,7 @@ export class Producer {
         if (st === STATE_CLOSED || sst === STATE_CLOSED) throw new LogClosedError('the log closed before the entry was durable');
         const left = deadline - Date.now();
         if (left <= 0) return false;
-        requestSync(v.i32);
+        forceSync(v.i32);
         Atomics.wait(v.i32, I_DURABLE_EPOCH, epoch, Math.min(left, 100));
       }
     }

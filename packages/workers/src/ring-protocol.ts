@@ -18,6 +18,7 @@
  *  byte 148  I_FULL_WAITS     int32  times producers found the ring full (statistics, wraps)
  *  byte 152  I_FAIL_CODE      int32  index into ERRNO_CODES once the shard failed
  *  byte 156  I_STALL_MS       int32  ms a claim may stay unpublished (or the lock held) before failing
+ *  byte 160  I_SYNC_FORCE     int32  bumped by durableSync(): a sync now, whatever the policy
  *  byte 256  B_WRITTEN        int64  logical bytes consumed and written (never wraps)
  *  byte 264  B_DURABLE        int64  logical bytes made durable by fdatasync
  *  byte 272  B_ENTRIES .. byte 328 B_LAST_SEQ: int64 counters (below), written by the writer only
@@ -48,6 +49,7 @@ const enum W {
   FULL_WAITS = 37,
   FAIL_CODE = 38,
   STALL_MS = 39,
+  SYNC_FORCE = 40,
 }
 
 /** Bytes of the control block before the data region. */
@@ -65,6 +67,7 @@ export const I_SPACE_WAITERS = W.SPACE_WAITERS;
 export const I_FULL_WAITS = W.FULL_WAITS;
 export const I_FAIL_CODE = W.FAIL_CODE;
 export const I_STALL_MS = W.STALL_MS;
+export const I_SYNC_FORCE = W.SYNC_FORCE;
 
 // ---- BigInt64 word indexes (byte offset = index * 8), written by the writer ----
 export const B_WRITTEN = 32; // byte 256: logical bytes consumed and written
@@ -285,6 +288,15 @@ export function doorbell(i32: Int32Array): void {
 /** Ask the writer for a sync sooner than its policy would (durable() waiters), and wake it. */
 export function requestSync(i32: Int32Array): void {
   Atomics.add(i32, W.SYNC_REQ, 1);
+  doorbell(i32);
+}
+
+/**
+ * durableSync()'s request (an exit or signal handler, pino's flushSync): a sync as soon as the
+ * writer sees it, whatever the policy; `{ everyMs }` honours it too, where it rate-limits durable().
+ */
+export function forceSync(i32: Int32Array): void {
+  Atomics.add(i32, W.SYNC_FORCE, 1);
   doorbell(i32);
 }
 

@@ -1,9 +1,9 @@
 /**
  * When the shard writer syncs: its policy ('batch', 'bytes', 'ms', 'none'), durable() waiters'
- * requests (I_SYNC_REQ), and flush-behind (a background fdatasync past FLUSH_BEHIND_BYTES unsynced,
+ * requests (I_SYNC_REQ), durableSync()'s forced ones (I_SYNC_FORCE, whatever the policy), and flush-behind (a background fdatasync past FLUSH_BEHIND_BYTES unsynced,
  * whatever the policy, so the kernel does not throttle writes: docs/DESIGN-NOTES.md 11).
  */
-import { I_SYNC_REQ } from './ring-protocol.js';
+import { I_SYNC_FORCE, I_SYNC_REQ } from './ring-protocol.js';
 import type { SyncPolicy } from './rpc.js';
 
 /** Whatever the policy, unsynced bytes past this are flushed in the background. */
@@ -31,6 +31,8 @@ export class SyncClock {
   syncedAt = Date.now();
   /** The I_SYNC_REQ value last honoured. */
   seenReq = 0;
+  /** The I_SYNC_FORCE value last honoured. */
+  seenForce = 0;
 
   constructor(
     readonly policy: SyncPolicy,
@@ -40,7 +42,8 @@ export class SyncClock {
   /** Is a sync due now (SYNC_*), with `unsynced` bytes written since the last one? Marks requests seen. */
   check(force: boolean, unsynced: number): number {
     const req = Atomics.load(this.i32, I_SYNC_REQ);
-    let due = force;
+    const forced = Atomics.load(this.i32, I_SYNC_FORCE);
+    let due = force || forced !== this.seenForce;
     switch (this.policy.kind) {
       case 'batch':
         due = true;
@@ -57,11 +60,16 @@ export class SyncClock {
     }
     if (!due && unsynced < FLUSH_BEHIND_BYTES) return SYNC_NO;
     this.seenReq = req;
+    this.seenForce = forced;
     return due ? SYNC_DUE : SYNC_FLUSH_BEHIND;
   }
 
-  /** A durable() waiter asked for a sync the policy would not give yet (the ms policy ignores them). */
+  /**
+   * A durable() waiter asked for a sync the policy would not give yet (the ms policy ignores those),
+   * or durableSync() forced one (every policy honours that).
+   */
   requested(): boolean {
+    if (Atomics.load(this.i32, I_SYNC_FORCE) !== this.seenForce) return true;
     return Atomics.load(this.i32, I_SYNC_REQ) !== this.seenReq && this.policy.kind !== 'ms';
   }
 
