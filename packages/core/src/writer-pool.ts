@@ -10,6 +10,7 @@ import {
   Comlink,
   CONTROL_BYTES,
   nodeEndpoint,
+  workerExecArgv,
   WRITER_HOST_URL,
   type SerializedError,
   type ShardWriterData,
@@ -37,7 +38,7 @@ class HostThread {
   readonly errorWaiters = new Map<string, (e: Error) => void>();
 
   constructor(index: number) {
-    this.worker = new Worker(WRITER_HOST_URL, { name: `shardlog-pool-${index}` });
+    this.worker = new Worker(WRITER_HOST_URL, { name: `shardlog-pool-${index}`, execArgv: workerExecArgv() });
     this.rpc = Comlink.wrap<WriterHostApi>(nodeEndpoint(this.worker));
     this.exited = new Promise<number>((r) => this.worker.once('exit', r));
     this.worker.on('message', (m: { key?: string; type?: string }) => {

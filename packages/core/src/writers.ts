@@ -20,6 +20,7 @@ import {
   SHARD_WRITER_URL,
   START_PENDING,
   takeStartResult,
+  workerExecArgv,
   WriterStartError,
   type Remote,
   type ShardRecovery,
@@ -81,7 +82,7 @@ export function spawnWriter(data: ShardWriterData, script: URL, startWords: Shar
   const url = data.testFaults?.writerUrl !== undefined ? new URL(data.testFaults.writerUrl) : script;
   const channel = new MessageChannel();
   const wd: ShardWriterData = { ...data, startWords, startPort: channel.port2 };
-  const worker = new Worker(url, { workerData: wd, transferList: [channel.port2], name: `shardlog-${data.shard}` });
+  const worker = new Worker(url, { workerData: wd, transferList: [channel.port2], name: `shardlog-${data.shard}`, execArgv: workerExecArgv() });
   channel.port1.unref();
   const errored = new Promise<Error>((r) => worker.on('error', r));
   const exited = new Promise<number>((r) => worker.once('exit', r));

@@ -25,6 +25,7 @@ export const WRITER_HOST_URL = new URL('./writer-host.js', import.meta.url);
 export * from './verify-segment.js';
 export * from './writer-start.js';
 export * from './verify-pool.js';
+export * from './worker-argv.js';
 export { CURRENT_LINK } from './writer-files.js';
 export * from './encryption-keys.js';
 export * from './frame-crypto.js';

@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import type { SegmentCheck, SegmentTask } from './verify-segment.js';
 import { verifySegment } from './verify-segment.js';
 import { chainBreak } from './segment-header.js';
+import { workerExecArgv } from './worker-argv.js';
 
 export const VERIFY_TASK_URL = new URL('./verify-task.js', import.meta.url);
 
@@ -23,7 +24,7 @@ export async function verifySegments(tasks: SegmentTask[], opts: VerifyPoolOptio
   const threads = Math.min(opts.threads ?? availableParallelism(), tasks.length);
   if (threads <= 0) return tasks.map(verifySegment);
   const { Piscina } = await import('piscina');
-  const pool = new Piscina<SegmentTask, SegmentCheck>({ filename: VERIFY_TASK_URL.href, minThreads: threads, maxThreads: threads, idleTimeout: 1000 });
+  const pool = new Piscina<SegmentTask, SegmentCheck>({ filename: VERIFY_TASK_URL.href, minThreads: threads, maxThreads: threads, idleTimeout: 1000, execArgv: workerExecArgv() });
   try {
     return await Promise.all(tasks.map((t) => pool.run(t)));
   } finally {
