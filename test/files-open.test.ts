@@ -3,7 +3,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError, LogFormatError, LogLockedError, LogOpenError, openLog, readLogSync, rebuildManifest, ShardlogError } from '@shardlog/core';
+import { InvalidArgumentError, LogFormatError, LogLockedError, LogOpenError, openLog, openLogSync, readLogSync, rebuildManifest, ShardlogError, WriterStartError } from '@shardlog/core';
 import { logDir, segmentFiles, tmpDir } from './helpers.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -263,5 +263,47 @@ describe('a path that cannot hold a log', () => {
       expect(r.message).toContain(where);
     }
     expect(fs.readdirSync(existing).sort()).toEqual(['000', 'shardlog.json']);
+  });
+
+  it('a missing writer script (workerUrl): WriterStartError, and nothing is created', async () => {
+    const dir = logDir();
+    const e = await openError({ dir, shards: 2, workerUrl: path.join(tmpDir(), 'no-such-writer.mjs') });
+    expect(e).toBeInstanceOf(WriterStartError);
+    expect(e).toMatchObject({ code: 'ERR_SHARDLOG_WRITER_START' });
+    expect(fs.existsSync(dir)).toBe(false);
+    expect(() => openLogSync({ dir, workerUrl: path.join(tmpDir(), 'no-such-writer.mjs') })).toThrow(WriterStartError);
+    expect(fs.existsSync(dir)).toBe(false);
+    // so the corrected open is free to choose its shard count
+    const log = await openLog({ dir, shards: 3 });
+    expect(log.shards).toBe(3);
+    await log.close();
+  });
+});
+
+describe('opening an existing log', () => {
+  it("without `format` keeps the log's own (lines); a different one given is refused", async () => {
+    const dir = logDir();
+    await writtenLog(dir, 2, 4, 'lines');
+    const log = await openLog({ dir });
+    log.append('more');
+    await log.close();
+    const again = openLogSync({ dir });
+    again.append('and more');
+    await again.close();
+    const e = await openError({ dir, format: 'framed' });
+    expect(e).toBeInstanceOf(InvalidArgumentError);
+    expect((e as Error).message).toMatch(/created with format 'lines', opened with 'framed'/);
+    const lines = [0, 1].flatMap((s) => segmentFiles(dir, s)).flatMap((f) => fs.readFileSync(f, 'utf8').split('\n').filter(Boolean));
+    expect(lines.sort()).toEqual(['and more', 'entry 0', 'entry 1', 'entry 2', 'entry 3', 'more']);
+  });
+
+  it('encryption on a lines log opened without `format` is refused, and the log is left as it was', async () => {
+    const dir = logDir();
+    await writtenLog(dir, 1, 2, 'lines');
+    const before = segmentFiles(dir).map((f) => fs.readFileSync(f, 'utf8'));
+    const e = await openError({ dir, encryption: { keys: { k1: new Uint8Array(32).fill(7) }, keyId: 'k1' } });
+    expect(e).toBeInstanceOf(InvalidArgumentError);
+    expect((e as Error).message).toMatch(/encryption needs format 'framed'/);
+    expect(segmentFiles(dir).map((f) => fs.readFileSync(f, 'utf8'))).toEqual(before);
   });
 });

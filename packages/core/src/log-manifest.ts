@@ -51,10 +51,10 @@ function existingLayout(dir: string): { shardDirs: number[]; wal: number; log: n
  * The manifest of the log being opened in `dir` (real path, lock held): checked against the options,
  * created for a new log, upgraded with an id if it has none.
  */
-export function manifestAtOpen(dir: string, format: Format, shardsOption: number | undefined): Manifest & { id: string } {
+export function manifestAtOpen(dir: string, format: Format, shardsOption: number | undefined, formatGiven = true): Manifest & { id: string } {
   const m = readManifest(dir);
   if (!m) return createManifest(dir, format, shardsOption);
-  if (m.format !== format) throw new InvalidArgumentError(`log ${dir} was created with format '${m.format}', opened with '${format}'`);
+  if (formatGiven && m.format !== format) throw new InvalidArgumentError(`log ${dir} was created with format '${m.format}', opened with '${format}'`);
   if (shardsOption !== undefined && shardsOption !== m.shards) {
     throw new InvalidArgumentError(`log ${dir} was created with ${m.shards} shards, opened with shards: ${shardsOption}`);
   }

@@ -329,6 +329,7 @@ export async function openLog(options: OpenOptions): Promise<Log> {
 
 /** @internal openLog with its writers started by `spawn` (default: a thread each; a log manager passes its pool's). */
 export async function openLogWith(o: ResolvedOptions, spawn?: (data: ShardWriterData) => ShardHandle): Promise<Log> {
+  if (!spawn) assertScriptExists(writerScript(o.workerUrl)); // before anything is created
   const dir = prepareLogDir(o.dir); // real and absolute: retention, follow and close use it, whatever chdir() does later
   let release: () => void;
   try {
@@ -338,7 +339,8 @@ export async function openLogWith(o: ResolvedOptions, spawn?: (data: ShardWriter
   }
   let opening: OpeningLog;
   try {
-    const manifest = manifestAtOpen(dir, o.format, o.shards);
+    const manifest = manifestAtOpen(dir, o.format, o.shards, o.formatGiven);
+    o = withFormat(o, manifest.format);
     const verified = o.verify === 'all' && o.format === 'framed' ? await verifyBeforeOpen(dir, manifest.shards, o.skipCorrupt, o.encryption && { keys: o.encryption, logId: manifest.id }) : undefined;
     opening = new OpeningLog(o, dir, manifest, release, verified, spawn);
   } catch (e) {
@@ -364,8 +366,9 @@ export function openLogSync(options: OpenOptions): Log {
  * spawned): the rest ends with finish() or, blocking, finishSync(). verify: 'all' is refused.
  */
 export function beginOpen(options: OpenOptions, sync: boolean): OpeningLog {
-  const o: ResolvedOptions = resolveOptions(options);
+  let o: ResolvedOptions = resolveOptions(options);
   if (o.verify === 'all') throw new InvalidArgumentError(`option verify: 'all' needs the asynchronous openLog()${sync ? '' : ' here'}`);
+  assertScriptExists(writerScript(o.workerUrl)); // before anything is created
   const dir = prepareLogDir(o.dir);
   let release: () => void;
   try {
@@ -374,14 +377,21 @@ export function beginOpen(options: OpenOptions, sync: boolean): OpeningLog {
     throw asOpenError(e, dir);
   }
   try {
-    const manifest = manifestAtOpen(dir, o.format, o.shards);
-    if (sync) assertScriptExists(writerScript(o.workerUrl));
+    const manifest = manifestAtOpen(dir, o.format, o.shards, o.formatGiven);
+    o = withFormat(o, manifest.format);
     return new OpeningLog(o, dir, manifest, release, undefined);
   } catch (e) {
     release();
     zeroKeyRing(o.encryption);
     throw asOpenError(e, dir);
   }
+}
+
+/** The options with the log's own format (an existing log opened without `format` keeps its own). */
+function withFormat(o: ResolvedOptions, format: ResolvedOptions['format']): ResolvedOptions {
+  if (format === o.format) return o;
+  if (o.encryption) throw new InvalidArgumentError(`option encryption needs format 'framed'; the log in ${o.dir} is in '${format}' format`);
+  return { ...o, format };
 }
 
 /** @internal A log whose writer threads are starting (recovering their shards). */

@@ -81,6 +81,8 @@ export interface ResolvedOptions {
   /** How long one append may block on a full ring before RingFullError: Infinity for 'wait', 0 for 'throw'. */
   fullWaitMs: number;
   format: 'framed' | 'lines';
+  /** Whether the caller chose the format: an existing log opened without one keeps its own. */
+  formatGiven: boolean;
   maxBatchBytes: number;
   skipCorrupt: boolean;
   stallTimeoutMs: number;
@@ -144,5 +146,5 @@ export function resolveOptions(o: OpenOptions): ResolvedOptions {
   const encryption = o.encryption === undefined ? undefined : resolveEncryption(o.encryption, true);
   if (encryption && format !== 'framed') throw new InvalidArgumentError("option encryption needs format 'framed' (lines segments are plain text for log tools)");
   if (encryption && o.testFaults?.segmentVersion === 1) throw new InvalidArgumentError('option encryption needs segment format version 2');
-  return { workerUrl, encryption, flushOnExit: o.flushOnExit ?? true, dir: o.dir, shards, ringBytes, sync, segmentBytes, onFull, fullWaitMs, format, maxBatchBytes, skipCorrupt: o.skipCorrupt ?? false, stallTimeoutMs, testFaults: o.testFaults, verify };
+  return { workerUrl, encryption, flushOnExit: o.flushOnExit ?? true, dir: o.dir, shards, ringBytes, sync, segmentBytes, onFull, fullWaitMs, format, formatGiven: o.format != null, maxBatchBytes, skipCorrupt: o.skipCorrupt ?? false, stallTimeoutMs, testFaults: o.testFaults, verify };
 }
