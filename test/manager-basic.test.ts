@@ -16,7 +16,7 @@ describe('log manager', () => {
     const root = path.join(parent, 'root');
     fs.mkdirSync(root);
     const m = await openLogManager({ root, writers: 1 });
-    const bad = ['', '.', '..', '.hidden', 'a/b', 'a\\b', '../x', 'x..y', 'a\0b', 'tab\there', ' pad', 'x'.repeat(201), 'é'.repeat(101), 42 as unknown as string];
+    const bad = ['', '.', '..', '.hidden', 'a/b', 'a\\b', '../x', 'x..y', 'a\0b', 'tab\there', 'c1\u0085', 'csi\u009b[2J', ' pad', 'x'.repeat(201), 'é'.repeat(101), 42 as unknown as string];
     for (const name of bad) {
       const err = await m.log(name).catch((e: unknown) => e); // rejects, never throws
       expect(err, JSON.stringify(name)).toBeInstanceOf(InvalidArgumentError);
@@ -98,6 +98,42 @@ describe('log manager', () => {
     expect(err).toBeInstanceOf(TooManyLogsError);
     expect((err as TooManyLogsError).code).toBe('ERR_SHARDLOG_TOO_MANY_LOGS');
     expect(fs.existsSync(path.join(root, 'two'))).toBe(false);
+    await m.close();
+  });
+
+  it('opens asked for all at once past maxOpenLogs all settle: evicting, within the limit, nothing lost', async () => {
+    const root = tmpDir();
+    const m = await openLogManager({ root, writers: 2, maxOpenLogs: 2 });
+    const names = ['p', 'q', 'r', 's', 't'];
+    // each call appends as soon as its log is open; an append that finds its log already evicted
+    // (a later open closed it) asks the manager again
+    const appendTo = async (name: string): Promise<void> => {
+      for (;;) {
+        const log = await m.log(name);
+        try {
+          await log.durable(log.append(`to ${name}`));
+          return;
+        } catch (e) {
+          if (!(e instanceof LogClosedError)) throw e;
+        }
+      }
+    };
+    await Promise.all(names.map(appendTo));
+    expect(m.stats().openLogs).toBeLessThanOrEqual(2);
+    expect(m.stats().logsEvicted).toBeGreaterThanOrEqual(3);
+    await m.close();
+    for (const n of names) expect(readAll(path.join(root, n)).map((e) => e.text)).toEqual([`to ${n}`]);
+  });
+
+  it("with onLimit 'error', opens asked for all at once: those that fit open, the rest get TooManyLogsError", async () => {
+    const root = tmpDir();
+    const m = await openLogManager({ root, writers: 1, maxOpenLogs: 2, onLimit: 'error' });
+    const got = await Promise.allSettled(['p', 'q', 'r', 's'].map((n) => m.log(n)));
+    expect(got.filter((g) => g.status === 'fulfilled')).toHaveLength(2);
+    const refused = got.filter((g): g is PromiseRejectedResult => g.status === 'rejected');
+    expect(refused).toHaveLength(2);
+    for (const r of refused) expect(r.reason).toBeInstanceOf(TooManyLogsError);
+    expect(m.stats().openLogs).toBe(2);
     await m.close();
   });
 

@@ -41,7 +41,7 @@ export interface LogManagerOptions extends ManagedLogOptions {
 }
 
 export interface LogManagerStats {
-  /** Logs open now (and being opened). */
+  /** Logs open now (not those still opening, nor those waiting for room under maxOpenLogs). */
   openLogs: number;
   /** Logs whose directory this manager created. */
   logsCreated: number;
@@ -74,6 +74,8 @@ interface Slot {
   lastUsed: number;
   /** nextSeq when the idle sweep last looked. */
   seenSeq: number;
+  /** Counted against maxOpenLogs: open, or past makeRoom and opening. A slot waiting for room is not. */
+  admitted?: boolean;
 }
 
 type Totals = Pick<LogManagerStats, 'entries' | 'payloadBytes' | 'fileBytes' | 'fsyncs'>;
@@ -145,7 +147,7 @@ export class LogManager {
   private async openSlot(name: string, slot: Slot, options: ManagedLogOptions): Promise<Log> {
     try {
       await this.closingLogs.get(name);
-      await this.makeRoom(name);
+      await this.makeRoom(name, slot);
       const dir = logDirOf(this.root, name);
       const existed = fs.existsSync(path.join(dir, MANIFEST_FILE));
       // the manager's default shard count is for new logs: an existing one keeps its own
@@ -175,20 +177,31 @@ export class LogManager {
     }
   }
 
-  /** Keep within maxOpenLogs (the slot of `name` already counts): close the least recently used. */
-  private async makeRoom(name: string): Promise<void> {
-    while (this.slots.size > this.maxOpenLogs) {
-      if (this.onLimit === 'error') throw new TooManyLogsError(this.maxOpenLogs);
+  /**
+   * Admit `slot` within maxOpenLogs: while the admitted slots (open, or opening past this point) fill
+   * the limit, close the least recently used open log, or, when every admitted one is still opening,
+   * wait for one of them. Slots waiting here do not count, so opens asked for all at once never wait
+   * on each other (they did: each counted the others and waited for them to open).
+   */
+  private async makeRoom(name: string, slot: Slot): Promise<void> {
+    for (;;) {
+      if (this.closing || this.slots.get(name) !== slot) throw new LogClosedError('the log manager is closed');
+      let admitted = 0;
       let victim: string | undefined;
+      const opening: Promise<unknown>[] = [];
       for (const [n, s] of this.slots) {
-        if (n !== name && s.log) {
-          victim = n;
-          break;
-        }
+        if (!s.admitted) continue;
+        admitted++;
+        if (s.log) victim ??= n;
+        else if (s.opening) opening.push(s.opening.catch(() => undefined));
       }
+      if (admitted < this.maxOpenLogs) {
+        slot.admitted = true;
+        return;
+      }
+      if (this.onLimit === 'error') throw new TooManyLogsError(this.maxOpenLogs);
       if (victim === undefined) {
-        // every other slot is still opening: wait for one, then look again
-        await Promise.race([...this.slots.values()].filter((s) => s.opening && s !== this.slots.get(name)).map((s) => s.opening!.catch(() => undefined)));
+        await Promise.race(opening); // every admitted slot is still opening: wait for one, then look again
         continue;
       }
       this.counts.logsEvicted++;
@@ -268,7 +281,7 @@ export class LogManager {
       logs[name] = st;
       for (const k of TOTAL_KEYS) totals[k] += st[k];
     }
-    return { openLogs: this.slots.size, ...this.counts, threads: this.pool.threadCount, hostedWriters: this.pool.hostedWriters, ...totals, logs };
+    return { openLogs: [...this.slots.values()].filter((s) => s.log).length, ...this.counts, threads: this.pool.threadCount, hostedWriters: this.pool.hostedWriters, ...totals, logs };
   }
 
   /**

@@ -19,7 +19,7 @@ function nameProblem(name: unknown): string | undefined {
   if (name.includes('..')) return "must not contain '..'";
   if (/[/\\]/.test(name)) return "must not contain '/' or '\\'";
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(name)) return 'must not contain NUL or control characters';
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return 'must not contain NUL or control characters';
   if (name.trim() !== name) return 'must not start or end with white space';
   return undefined;
 }
