@@ -297,6 +297,28 @@ describe('opening an existing log', () => {
     expect(lines.sort()).toEqual(['and more', 'entry 0', 'entry 1', 'entry 2', 'entry 3', 'more']);
   });
 
+  it('a lines log (no seqs on disk) continues its seqs at a reopen: exactly with one shard, above every seq used with more', async () => {
+    const one = logDir('one');
+    let log = await openLog({ dir: one, shards: 1, format: 'lines' });
+    for (let i = 0; i < 5; i++) log.append(`line ${i}`);
+    await log.close();
+    for (let k = 0; k < 3; k++) {
+      log = await openLog({ dir: one });
+      expect(log.append(`after reopen ${k}`)).toBe(6 + k); // no seq skipped (each reopen used to skip one)
+      await log.close();
+    }
+    const two = logDir('two');
+    log = await openLog({ dir: two, shards: 2, format: 'lines' });
+    let last = 0;
+    for (let i = 0; i < 5; i++) last = log.append(`line ${i}`);
+    await log.close();
+    log = await openLog({ dir: two });
+    const next = log.append('after reopen');
+    expect(next).toBeGreaterThan(last);
+    expect(next).toBeLessThanOrEqual(last + 2); // the bound: the newest segment's name plus every line counted
+    await log.close();
+  });
+
   it('encryption on a lines log opened without `format` is refused, and the log is left as it was', async () => {
     const dir = logDir();
     await writtenLog(dir, 1, 2, 'lines');

@@ -528,16 +528,22 @@ function firstSeq(format: 'framed' | 'lines', recovery: ShardRecovery[]): number
     for (const r of recovery) next = Math.max(next, r.lastSeq + 1, r.tail ? r.tail.firstSeq : 0);
   } else {
     // Lines carry no sequence numbers: every seq after the newest segment's first one lives in
-    // some shard's last segment, so that name plus all their lines bounds what was ever used.
+    // some shard's last segment, so that name plus all their lines bounds what was ever used. The
+    // newest segment's own first line has the seq it is named after (it is among the lines counted);
+    // if a crash cut all its lines, every counted line may lie above its name.
     let maxFirst = 0;
     let lines = 0;
+    let newestHasLines = false;
     for (const r of recovery) {
       if (r.tail) {
-        maxFirst = Math.max(maxFirst, r.tail.firstSeq);
+        if (r.tail.firstSeq > maxFirst) {
+          maxFirst = r.tail.firstSeq;
+          newestHasLines = r.lines > 0;
+        }
         lines += r.lines;
       }
     }
-    if (maxFirst > 0) next = maxFirst + lines + 1;
+    if (maxFirst > 0) next = maxFirst + lines + (newestHasLines ? 0 : 1);
   }
   return next;
 }
