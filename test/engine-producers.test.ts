@@ -144,7 +144,12 @@ describe('durability', () => {
     expect(st.fsyncs).toBeGreaterThan(0);
     expect(st.meanBatchEntries).toBeCloseTo(st.entries / st.batches);
     expect(st.durableLagBytes).toBe(0);
+    expect(st.pendingBytes).toBe(0);
     expect(st.nextSeq).toBe(1001);
+    // the totals the README lists: segments summed, lastSeq the highest of any shard
+    expect(st.segments).toBe(2);
+    expect(st.lastSeq).toBe(1000);
+    expect(st.shards.map((s) => s.lastSeq).sort((a, b) => a - b)).toEqual([999, 1000]);
     for (const s of st.shards) expect(s.entries).toBe(500);
     await log.close();
     expect(log.stats().state).toBe('closed');

@@ -83,7 +83,13 @@ export interface LogStats {
   fsyncs: number;
   meanBatchEntries: number;
   ringFullWaits: number;
+  /** Segment files written by every shard (the sum). */
+  segments: number;
+  /** Ring bytes claimed and not yet written, over every shard. */
+  pendingBytes: number;
   durableLagBytes: number;
+  /** The highest seq written to any shard (0: none yet). */
+  lastSeq: number;
   shards: ShardStats[];
 }
 
@@ -248,7 +254,10 @@ export class Log extends Producer {
       fsyncs: sum('fsyncs'),
       meanBatchEntries: batches ? entries / batches : 0,
       ringFullWaits: sum('ringFullWaits'),
+      segments: sum('segments'),
+      pendingBytes: sum('pendingBytes'),
       durableLagBytes: sum('durableLagBytes'),
+      lastSeq: Math.max(0, ...shards.map((x) => x.lastSeq)),
       shards,
     };
   }
