@@ -40,6 +40,8 @@ describe('directory shipping syncs before it ships', () => {
     const shipper = shipLog({ dir, servers: nats.url, stream: 'DUR', createStream: true, pollMs: 10, onShipped: (shard, seq) => events.push(`ack ${shard}:${seq}`) });
     await until(() => shipper.stats().shards[0]?.shippedSeq === 50, 'shipping');
     await shipper.stop();
+    // everything was shipped: a stopped shipper says so (it used to count the whole segment as lag)
+    expect(shipper.stats()).toMatchObject({ state: 'stopped', shippedEntries: 50, lagEntries: 0, lagBytes: 0 });
     expect(events[0]).toBe(`sync ${fs.realpathSync(seg)}`);
     expect(events.filter((e) => e.startsWith('ack')).at(-1)).toBe('ack 0:50');
     expect((await streamEntries(nats.url, 'DUR')).length).toBe(50);

@@ -137,6 +137,8 @@ export class DirSource implements EntrySource {
   private readonly stuckAt: string[];
   private poll = 0;
   private closed = false;
+  /** What unreadBytes() said as the source closed. */
+  private unreadAtClose: number | undefined;
   private nap: { timer: NodeJS.Timeout; wake: () => void } | undefined;
 
   constructor(
@@ -228,6 +230,7 @@ export class DirSource implements EntrySource {
   }
 
   unreadBytes(): number {
+    if (this.unreadAtClose !== undefined) return this.unreadAtClose; // closed cursors no longer know where they stood
     let total = 0;
     this.cursors.forEach((c, s) => {
       const { file, offset } = c.position;
@@ -244,6 +247,8 @@ export class DirSource implements EntrySource {
   }
 
   close(): void {
+    if (this.closed) return;
+    this.unreadAtClose = this.unreadBytes();
     this.closed = true;
     for (const c of this.cursors) c.close();
     for (const h of this.synced) if (h.fd >= 0) fs.closeSync(h.fd);
