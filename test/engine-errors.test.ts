@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  attachProducer,
   InvalidArgumentError,
   LogClosedError,
   LogLockedError,
@@ -55,6 +56,11 @@ describe('bad input', () => {
       [{ dir, segmentBytes: -1 }, /segmentBytes/],
       [{ dir, skipCorrupt: 'yes' }, /skipCorrupt/],
       [{ dir, shard: 2 }, /unknown option shard/],
+      // NaN and Infinity are named as such (JSON would show them as null), a NUL in the path is refused
+      [{ dir, shards: Number.NaN }, /shards must be an integer from 1 to 256, got NaN/],
+      [{ dir, segmentBytes: Infinity }, /segmentBytes must be an integer .* got Infinity/],
+      [{ dir, sync: { everyMs: Number.NaN } }, /everyMs .* got NaN/],
+      [{ dir: `${dir}\0x` }, /dir must not contain a NUL character/],
     ];
     for (const [opts, msg] of cases) {
       await expect(openLog(opts as never)).rejects.toThrow(msg);
@@ -62,6 +68,12 @@ describe('bad input', () => {
     }
     await expect(openLog(null as never)).rejects.toBeInstanceOf(InvalidArgumentError);
     expect(fs.existsSync(dir)).toBe(false);
+  });
+
+  it('attachProducer refuses anything but the handle log.producerHandle() gives, with InvalidArgumentError', () => {
+    const g = new SharedArrayBuffer(256);
+    const forged = [null, 5, {}, { rings: [], global: g }, { rings: [1], global: g }, { rings: [new SharedArrayBuffer(8)], global: g }, { rings: [new SharedArrayBuffer(512 + 65536)], global: new SharedArrayBuffer(4) }, { rings: [new SharedArrayBuffer(512 + 1000)], global: g }];
+    for (const h of forged) expect(() => attachProducer(h as never)).toThrow(InvalidArgumentError);
   });
 
   it('append, appendMany, rotate and durable after close throw LogClosedError', async () => {

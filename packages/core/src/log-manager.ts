@@ -19,7 +19,7 @@ import { acquireLock } from './lock.js';
 import { openLogWith, type Log, type LogStats } from './log.js';
 import { defaultMaxOpenLogs, defaultWriters } from './manager-limits.js';
 import { checkLogName, listLogNames, logDirOf } from './manager-names.js';
-import { resolveOptions, type OpenOptions } from './options.js';
+import { resolveOptions, shown, type OpenOptions } from './options.js';
 import { WriterPool } from './writer-pool.js';
 
 /** Options of one log of a manager: openLog's, without dir (the name gives it) and flushOnExit (the manager's). */
@@ -317,11 +317,12 @@ function syncDir(dir: string): void {
 /** Open a log manager over `root` (created if missing). No thread starts until a log is opened. */
 export async function openLogManager(options: LogManagerOptions): Promise<LogManager> {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('openLogManager takes an options object with at least { root }');
-  if (typeof options.root !== 'string' || options.root.length === 0) throw new InvalidArgumentError('option root must be a non-empty string');
+  if (typeof options.root !== 'string' || options.root.length === 0) throw new InvalidArgumentError(`option root must be a non-empty string, got ${shown(options.root)}`);
+  if (options.root.includes('\0')) throw new InvalidArgumentError(`option root must not contain a NUL character, got ${shown(options.root)}`);
   const posInt = (k: 'writers' | 'maxOpenLogs' | 'idleCloseMs' | 'turnBytes', min: number) => {
     const v = options[k];
     if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > 2 ** 31 - 1)) {
-      throw new InvalidArgumentError(`option ${k} must be an integer from ${min}, got ${JSON.stringify(v)}`);
+      throw new InvalidArgumentError(`option ${k} must be an integer from ${min}, got ${shown(v)}`);
     }
   };
   posInt('writers', 1);
@@ -329,7 +330,7 @@ export async function openLogManager(options: LogManagerOptions): Promise<LogMan
   posInt('idleCloseMs', 1);
   posInt('turnBytes', 4096);
   if (options.onLimit !== undefined && options.onLimit !== 'evict' && options.onLimit !== 'error') {
-    throw new InvalidArgumentError(`option onLimit must be 'evict' or 'error', got ${JSON.stringify(options.onLimit)}`);
+    throw new InvalidArgumentError(`option onLimit must be 'evict' or 'error', got ${shown(options.onLimit)}`);
   }
   return new LogManager(options);
 }

@@ -100,9 +100,19 @@ export function defaultShards(): number {
   return Math.max(1, Math.min(8, availableParallelism() - 1));
 }
 
+/** A value as an error message shows it: NaN and Infinity as themselves (JSON would say null), strings quoted. */
+export function shown(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'symbol' || typeof v === 'function' || v === undefined) return String(v);
+  try {
+    return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'number' && !Number.isFinite(x) ? String(x) : typeof x === 'bigint' ? `${x}n` : x)) ?? String(v);
+  } catch {
+    return Object.prototype.toString.call(v); // a cycle
+  }
+}
+
 function int(name: string, v: unknown, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new InvalidArgumentError(`option ${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(v) ?? String(v)}`);
+    throw new InvalidArgumentError(`option ${name} must be an integer from ${min} to ${max}, got ${shown(v)}`);
   }
   return v;
 }
@@ -110,7 +120,8 @@ function int(name: string, v: unknown, min: number, max: number): number {
 export function resolveOptions(o: OpenOptions): ResolvedOptions {
   if (o === null || typeof o !== 'object') throw new InvalidArgumentError('openLog takes an options object with at least { dir }');
   for (const k of Object.keys(o)) if (!KNOWN.has(k)) throw new InvalidArgumentError(`unknown option ${k}`);
-  if (typeof o.dir !== 'string' || o.dir.length === 0) throw new InvalidArgumentError('option dir must be a non-empty string');
+  if (typeof o.dir !== 'string' || o.dir.length === 0) throw new InvalidArgumentError(`option dir must be a non-empty string, got ${shown(o.dir)}`);
+  if (o.dir.includes('\0')) throw new InvalidArgumentError(`option dir must not contain a NUL character, got ${shown(o.dir)}`);
   const shards = o.shards === undefined ? undefined : int('shards', o.shards, 1, MAX_SHARDS);
   const ringBytes = o.ringBytes === undefined ? 8 * 1024 * 1024 : int('ringBytes', o.ringBytes, MIN_RING_BYTES, MAX_RING_BYTES);
   if (!isPowerOfTwo(ringBytes)) throw new InvalidArgumentError(`option ringBytes must be a power of two, got ${ringBytes}`);
@@ -119,7 +130,7 @@ export function resolveOptions(o: OpenOptions): ResolvedOptions {
   if (s === 'none' || s === 'batch') sync = { kind: s };
   else if (s && typeof s === 'object' && 'everyMs' in s && Object.keys(s).length === 1) sync = { kind: 'ms', value: int('sync.everyMs', s.everyMs, 1, 3_600_000) };
   else if (s && typeof s === 'object' && 'everyBytes' in s && Object.keys(s).length === 1) sync = { kind: 'bytes', value: int('sync.everyBytes', s.everyBytes, 1, 2 ** 40) };
-  else throw new InvalidArgumentError(`option sync must be 'none', 'batch', { everyMs: N } or { everyBytes: N }, got ${JSON.stringify(s)}`);
+  else throw new InvalidArgumentError(`option sync must be 'none', 'batch', { everyMs: N } or { everyBytes: N }, got ${shown(s)}`);
   const segmentBytes = o.segmentBytes === undefined ? 64 * 1024 * 1024 : int('segmentBytes', o.segmentBytes, 4096, 2 ** 40);
   const full = o.onFull === undefined ? 'wait' : o.onFull;
   let onFull: 'wait' | 'throw';
@@ -130,18 +141,18 @@ export function resolveOptions(o: OpenOptions): ResolvedOptions {
   } else if (full !== null && typeof full === 'object' && Object.keys(full).length === 1 && 'waitMs' in full) {
     onFull = 'wait';
     fullWaitMs = int('onFull.waitMs', full.waitMs, 1, 2 ** 31 - 1);
-  } else throw new InvalidArgumentError(`option onFull must be 'wait', 'throw' or { waitMs: N }, got ${JSON.stringify(full)}`);
+  } else throw new InvalidArgumentError(`option onFull must be 'wait', 'throw' or { waitMs: N }, got ${shown(full)}`);
   const format = o.format ?? 'framed';
-  if (format !== 'framed' && format !== 'lines') throw new InvalidArgumentError(`option format must be 'framed' or 'lines', got ${JSON.stringify(format)}`);
+  if (format !== 'framed' && format !== 'lines') throw new InvalidArgumentError(`option format must be 'framed' or 'lines', got ${shown(format)}`);
   const maxBatchBytes = o.maxBatchBytes === undefined ? 1024 * 1024 : int('maxBatchBytes', o.maxBatchBytes, 4096, MAX_RING_BYTES);
   if (o.skipCorrupt !== undefined && typeof o.skipCorrupt !== 'boolean') throw new InvalidArgumentError('option skipCorrupt must be a boolean');
   const verify = o.verify ?? 'tail';
-  if (verify !== 'tail' && verify !== 'all') throw new InvalidArgumentError(`option verify must be 'tail' or 'all', got ${JSON.stringify(verify)}`);
+  if (verify !== 'tail' && verify !== 'all') throw new InvalidArgumentError(`option verify must be 'tail' or 'all', got ${shown(verify)}`);
   const stallTimeoutMs = o.stallTimeoutMs === undefined ? 30_000 : int('stallTimeoutMs', o.stallTimeoutMs, 10, 2 ** 31 - 1);
   if (o.flushOnExit !== undefined && typeof o.flushOnExit !== 'boolean') throw new InvalidArgumentError('option flushOnExit must be a boolean');
   const workerUrl = o.workerUrl;
   if (workerUrl !== undefined && !(workerUrl instanceof URL) && (typeof workerUrl !== 'string' || workerUrl.length === 0)) {
-    throw new InvalidArgumentError(`option workerUrl must be a file path or a URL, got ${JSON.stringify(workerUrl)}`);
+    throw new InvalidArgumentError(`option workerUrl must be a file path or a URL, got ${shown(workerUrl)}`);
   }
   const encryption = o.encryption === undefined ? undefined : resolveEncryption(o.encryption, true);
   if (encryption && format !== 'framed') throw new InvalidArgumentError("option encryption needs format 'framed' (lines segments are plain text for log tools)");

@@ -23,6 +23,8 @@ import {
   B_DURABLE_SEQ,
   contiguousRoom,
   CONTROL_BYTES,
+  GLOBAL_BYTES,
+  isPowerOfTwo,
   doorbell,
   logState,
   producerHead,
@@ -163,9 +165,7 @@ export class Producer {
   protected failureCause: Error | undefined;
 
   constructor(handle: ProducerHandle) {
-    if (!handle || !Array.isArray(handle.rings) || !(handle.global instanceof SharedArrayBuffer)) {
-      throw new InvalidArgumentError('attachProducer needs the handle returned by log.producerHandle()');
-    }
+    if (!isProducerHandle(handle)) throw new InvalidArgumentError('attachProducer needs the handle returned by log.producerHandle()');
     this.shards = handle.rings.length;
     this.g32 = new Int32Array(handle.global);
     this.views = handle.rings.map(ringViews);
@@ -695,6 +695,13 @@ export class Producer {
 }
 
 function noop(): void {}
+
+/** The shape log.producerHandle() gives: rings of a control block plus a power-of-two data region, a global block. */
+function isProducerHandle(h: ProducerHandle): boolean {
+  if (!h || typeof h !== 'object' || !Array.isArray(h.rings) || h.rings.length === 0) return false;
+  if (!(h.global instanceof SharedArrayBuffer) || h.global.byteLength < GLOBAL_BYTES) return false;
+  return h.rings.every((r) => r instanceof SharedArrayBuffer && r.byteLength > CONTROL_BYTES && isPowerOfTwo(r.byteLength - CONTROL_BYTES));
+}
 
 /** How often a durable() pump looks again without being woken (ms). */
 const RECHECK_MS = 50;
