@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   attachProducer,
+  EntryTooLargeError,
   InvalidArgumentError,
   LogClosedError,
   LogLockedError,
@@ -12,7 +13,7 @@ import {
   ShardFailedError,
   ShardlogError,
 } from '@shardlog/core';
-import { logDir } from './helpers.js';
+import { logDir, segmentFiles } from './helpers.js';
 
 describe('bad input', () => {
   it('wrong entry types throw InvalidArgumentError and the log stays usable', async () => {
@@ -68,6 +69,29 @@ describe('bad input', () => {
     }
     await expect(openLog(null as never)).rejects.toBeInstanceOf(InvalidArgumentError);
     expect(fs.existsSync(dir)).toBe(false);
+  });
+
+  it("lines: maxEntryBytes leaves room for the newline the format adds; the error names the caller's size", async () => {
+    const dir = logDir();
+    const log = await openLog({ dir, shards: 1, format: 'lines', ringBytes: 64 * 1024 });
+    const max = log.maxEntryBytes;
+    expect(max).toBe(32 * 1024 - 16 - 1);
+    log.append('x'.repeat(max)); // fits, with its newline
+    log.append('y'.repeat(max) + '\n'); // one byte more, but it brings its own newline
+    for (const big of ['z'.repeat(max + 1), new Uint8Array(max + 1).fill(65)]) {
+      let err: unknown;
+      try {
+        log.append(big);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(EntryTooLargeError);
+      expect(err).toMatchObject({ size: max + 1, limit: max });
+      expect((err as Error).message).toContain(`entry of ${max + 1} bytes`);
+      expect(() => log.appendMany(['ok', big])).toThrow(new RegExp(`entry of ${max + 1} bytes`));
+    }
+    await log.close();
+    expect(fs.readFileSync(segmentFiles(dir)[0], 'utf8')).toBe('x'.repeat(max) + '\n' + 'y'.repeat(max) + '\n');
   });
 
   it('attachProducer refuses anything but the handle log.producerHandle() gives, with InvalidArgumentError', () => {

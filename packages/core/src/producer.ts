@@ -271,14 +271,18 @@ export class Producer {
     let total = 0;
     for (let i = 0; i < n; i++) {
       const e = entries[i];
-      let payload: number;
-      if (typeof e === 'string') payload = Buffer.byteLength(e, 'utf8') + (this.lines && !endsWithNewline(e) ? 1 : 0);
-      else if (e instanceof Uint8Array) {
+      let bytes: number;
+      let nl: number;
+      if (typeof e === 'string') {
+        bytes = Buffer.byteLength(e, 'utf8');
+        nl = this.lines && !endsWithNewline(e) ? 1 : 0;
+      } else if (e instanceof Uint8Array) {
         if (e.length === 0) checkView(e, i);
-        payload = e.length + (this.lines && (e.length === 0 || e[e.length - 1] !== 10) ? 1 : 0);
+        bytes = e.length;
+        nl = this.lines && (e.length === 0 || e[e.length - 1] !== 10) ? 1 : 0;
       } else throw new InvalidArgumentError(`entry ${i} must be a string or a Uint8Array, got ${describe(e)}`);
-      const frame = HEADER_BYTES + payload;
-      if (frame > this.maxFrame) throw new EntryTooLargeError(payload, this.maxEntryBytes);
+      const frame = HEADER_BYTES + bytes + nl;
+      if (frame > this.maxFrame) throw new EntryTooLargeError(bytes, this.maxEntryBytes);
       sizes[i] = frame;
       total += align8(frame);
     }
@@ -346,7 +350,7 @@ export class Producer {
         const frame = HEADER_BYTES + bytes + nl;
         if (frame > this.maxFrame) {
           buf.fill(0, off + HEADER_BYTES, off + HEADER_BYTES + bytes); // the bytes past TAIL must stay zero
-          throw new EntryTooLargeError(bytes + nl, this.maxEntryBytes);
+          throw new EntryTooLargeError(bytes, this.maxEntryBytes);
         }
         if (nl === 1) buf[off + HEADER_BYTES + bytes] = 10;
         const seq = this.seqNext++;
@@ -365,7 +369,7 @@ export class Producer {
     const bytes = Buffer.byteLength(s, 'utf8');
     const nl = this.lines && !endsWithNewline(s) ? 1 : 0;
     const frame = HEADER_BYTES + bytes + nl;
-    if (frame > this.maxFrame) throw new EntryTooLargeError(bytes + nl, this.maxEntryBytes);
+    if (frame > this.maxFrame) throw new EntryTooLargeError(bytes, this.maxEntryBytes);
     const idx = this.claim(shard, align8(frame), 1);
     const seq = this.claimedSeq;
     const off = CONTROL_BYTES + idx;
@@ -395,7 +399,7 @@ export class Producer {
     sc[bytes + 2] = 0;
     const nl = this.lines && !endsWithNewline(s) ? 1 : 0;
     const frame = HEADER_BYTES + bytes + nl;
-    if (frame > this.maxFrame) throw new EntryTooLargeError(bytes + nl, this.maxEntryBytes);
+    if (frame > this.maxFrame) throw new EntryTooLargeError(bytes, this.maxEntryBytes);
     const idx = this.claim(shard, align8(frame), 1);
     const seq = this.claimedSeq;
     const off = CONTROL_BYTES + idx;
@@ -416,7 +420,7 @@ export class Producer {
     if (len === 0) checkView(b, -1); // a detached or out-of-bounds view reads as empty: refuse it here
     const nl = this.lines && (len === 0 || b[len - 1] !== 10) ? 1 : 0;
     const frame = HEADER_BYTES + len + nl;
-    if (frame > this.maxFrame) throw new EntryTooLargeError(len + nl, this.maxEntryBytes);
+    if (frame > this.maxFrame) throw new EntryTooLargeError(len, this.maxEntryBytes);
     const size = align8(frame);
     const i32 = this.i32s[shard];
     const u8 = this.u8s[shard];
