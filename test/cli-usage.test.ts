@@ -88,6 +88,8 @@ describe('shardlog usage errors exit 2', () => {
       [['recover', dir, '--json=1'], /--json/],
       [['stress', 'extra'], /extra/],
       [['stress', '--shards'], /--shards/],
+      [['stress', '--kill-at', '5s', '--duration', '1s'], /--kill-at 5000ms is not within --duration/],
+      [['stress', '--kill-at', '6s'], /not within --duration \(5000ms\)/],
       [['verify'], /missing DIR/],
       [['cat'], /missing DIR/],
     ];

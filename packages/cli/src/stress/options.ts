@@ -182,5 +182,9 @@ export function validate(o: StressOptions): void {
   if ((o.killAt !== undefined || o.tear !== undefined) && o.entries !== undefined && o.killAt === 'random') {
     throw new InvalidArgumentError('--kill-at random picks a moment within --duration; with --entries give --kill-at TIME');
   }
+  if (typeof o.killAt === 'number' && o.entries === undefined && o.killAt >= (o.durationMs ?? 5000)) {
+    // the writer child would finish before the kill: a bad combination, not a failed run
+    throw new InvalidArgumentError(`--kill-at ${o.killAt}ms is not within --duration (${o.durationMs ?? 5000}ms): the child would finish first`);
+  }
   if (!Number.isSafeInteger(o.seed) || o.seed < 0) throw new InvalidArgumentError(`--seed must be a non-negative integer, got ${o.seed}`);
 }
