@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { KeyError, listSegments, listShardDirs, LOCK_FILE, scanLineSegment, verifySegment, type Format, type SegmentCheck } from '@shardlog/workers';
+import { KeyError, listSegments, listShardDirs, LOCK_FILE, LogFormatError, scanLineSegment, verifySegment, type Format, type SegmentCheck } from '@shardlog/workers';
 import { readKeysOf, type ReadKeys } from '@shardlog/core';
 import { dirArg, requireLog, KEY_FILE_HELP, keyFileOption } from '../args.js';
 import type { Command } from '../command.js';
@@ -34,7 +34,11 @@ export function shardFileStats(dir: string, shard: number, format: Format, keys?
   const k = keys ? { keys: Object.fromEntries(keys.keys.keys), logId: keys.logId } : {};
   const segs = listSegments(dir, shard, format);
   const st: ShardFileStats = { shard, segments: segs.length, bytes: 0, firstSeq: segs[0]?.firstSeq ?? 0, lastSeq: 0, tornBytes: 0 };
-  for (const s of segs) st.bytes += fs.statSync(s.file, { throwIfNoEntry: false })?.size ?? 0; // (removed meanwhile: 0)
+  for (const s of segs) {
+    const f = fs.statSync(s.file, { throwIfNoEntry: false }); // (removed meanwhile: 0)
+    if (f && !f.isFile()) throw new LogFormatError(s.file, 'a segment name taken by something that is not a regular file');
+    st.bytes += f?.size ?? 0;
+  }
   const last = segs[segs.length - 1];
   if (!last) return st;
   if (format === 'framed') {
