@@ -160,4 +160,13 @@ describe('shardlog usage errors exit 2', () => {
     }
     expect(fs.statSync(bogus).isDirectory()).toBe(true); // left alone
   });
+
+  it('recover on a lines log counts lines and says where their seqs start (lines carry none)', async () => {
+    const dir = logDir();
+    await writeLog(dir, 7, { format: 'lines' });
+    const r = await runCli(['recover', dir]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/shard 0: \d+ segments, 1 scanned, \d+ lines, seqs from \d+ in the last segment/);
+    expect(r.stdout).not.toMatch(/last seq 0/);
+  });
 });

@@ -5,8 +5,10 @@ import { openLog, rebuildManifest } from '@shardlog/core';
 import { dirArg, requireLog, KEY_FILE_HELP, keyFileOption } from '../args.js';
 import type { Command } from '../command.js';
 
-export function describeRecovery(r: ShardRecovery): string[] {
-  const out = [`shard ${r.shard}: ${r.segments} segments, ${r.segmentsScanned} scanned, ${r.records} records, last seq ${r.lastSeq}`];
+export function describeRecovery(r: ShardRecovery, format: 'framed' | 'lines' = 'framed'): string[] {
+  // lines carry no seqs: recovery counts them, and the seqs are the segment's name onwards
+  const last = format === 'framed' ? `last seq ${r.lastSeq}` : r.tail && r.lines > 0 ? `seqs from ${r.tail.firstSeq} in the last segment` : 'no seqs on disk';
+  const out = [`shard ${r.shard}: ${r.segments} segments, ${r.segmentsScanned} scanned, ${format === 'framed' ? `${r.records} records` : `${r.lines} lines`}, ${last}`];
   if (r.bytesCut > 0) out.push(`  cut ${r.bytesCut} bytes: ${r.cutFile} at offset ${r.cutOffset}: ${r.cutReason}`);
   if (r.skippedRegions > 0) out.push(`  skipped ${r.skippedRegions} corrupt regions, ${r.skippedBytes} bytes`);
   for (const f of r.removedFiles) out.push(`  removed ${f} (created, never written)`);
@@ -24,8 +26,9 @@ export const recoverCommand: Command = {
     "each shard's last segment, cut a torn tail), print the report and close. Takes the log's lock:",
     'it fails if another process has the log open.',
     '',
-    'Corruption before the tail (a bad record with valid records after it) stops recovery with an',
-    'error naming file and offset (exit 1), unless --skip-corrupt.',
+    "Corruption before the tail of a shard's last segment (a bad record with valid records after it)",
+    'stops recovery with an error naming file and offset (exit 1), unless --skip-corrupt. Older',
+    'segments are checked record by record only with --verify-all (or shardlog verify).',
     '',
     'Options:',
     '  --skip-corrupt  skip corrupt records (counted in the report) instead of refusing',
@@ -56,7 +59,7 @@ export const recoverCommand: Command = {
     const report = log.recovery;
     await log.close();
     if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-    else process.stdout.write(report.flatMap(describeRecovery).join('\n') + '\n');
+    else process.stdout.write(report.flatMap((r) => describeRecovery(r, m.format)).join('\n') + '\n');
     return 0;
   },
 };
