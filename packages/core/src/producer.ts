@@ -516,7 +516,7 @@ export class Producer {
       const now = Date.now();
       if (since < 0) since = now;
       const left = this.fullWaitMs - (now - since);
-      if (left <= 0) throw new RingFullError(shard, ` (needed ${size} bytes; the writer freed none within onFull.waitMs = ${this.fullWaitMs} ms)`);
+      if (left <= 0) throw new RingFullError(shard, ` (needed ${size} bytes; the writer did not free that much within onFull.waitMs = ${this.fullWaitMs} ms)`);
       wait = Math.min(wait, left);
     }
     Atomics.add(i32, I_SPACE_WAITERS, 1);
