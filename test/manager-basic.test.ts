@@ -137,6 +137,17 @@ describe('log manager', () => {
     await m.close();
   });
 
+  it("refuses openLog's dir and flushOnExit, for the manager and for one log, instead of ignoring them", async () => {
+    const root = tmpDir();
+    await expect(openLogManager({ root, dir: '/elsewhere' } as never)).rejects.toThrow(/option dir is not for a managed log/);
+    await expect(openLogManager({ root, flushOnExit: false } as never)).rejects.toBeInstanceOf(InvalidArgumentError);
+    const m = await openLogManager({ root, writers: 1 });
+    await expect(m.log('a', { dir: '/elsewhere' } as never)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(m.log('a', { flushOnExit: true } as never)).rejects.toThrow(/flushOnExit is not for a managed log/);
+    expect(fs.existsSync(path.join(root, 'a'))).toBe(false);
+    await m.close();
+  });
+
   it('closes logs left idle for idleCloseMs, and drop() removes a log', async () => {
     const root = tmpDir();
     const m = await openLogManager({ root, writers: 1, idleCloseMs: 40 });

@@ -130,6 +130,13 @@ export class LogManager {
       return Promise.reject(e); // a bad name rejects like every other failure of log()
     }
     if (this.closing) return Promise.reject(new LogClosedError('the log manager is closed'));
+    if (options !== null && typeof options === 'object') {
+      try {
+        refuseOpenOnly(options);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     const slot = this.slots.get(name);
     if (slot) {
       this.slots.delete(name); // most recently used goes last
@@ -314,11 +321,18 @@ function syncDir(dir: string): void {
   }
 }
 
+/** openLog's options a managed log does not take: refused like a typo, not ignored. */
+function refuseOpenOnly(options: object): void {
+  if ('dir' in options) throw new InvalidArgumentError("option dir is not for a managed log: it lives in root/name (pass the name to manager.log())");
+  if ('flushOnExit' in options) throw new InvalidArgumentError('option flushOnExit is not for a managed log: the manager flushes every open log at exit');
+}
+
 /** Open a log manager over `root` (created if missing). No thread starts until a log is opened. */
 export async function openLogManager(options: LogManagerOptions): Promise<LogManager> {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('openLogManager takes an options object with at least { root }');
   if (typeof options.root !== 'string' || options.root.length === 0) throw new InvalidArgumentError(`option root must be a non-empty string, got ${shown(options.root)}`);
   if (options.root.includes('\0')) throw new InvalidArgumentError(`option root must not contain a NUL character, got ${shown(options.root)}`);
+  refuseOpenOnly(options);
   const posInt = (k: 'writers' | 'maxOpenLogs' | 'idleCloseMs' | 'turnBytes', min: number) => {
     const v = options[k];
     if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > 2 ** 31 - 1)) {
