@@ -108,6 +108,8 @@ describe('createLogWritable', () => {
     const log = await openLog({ dir: logDir(), shards: 1 });
     expect(() => createLogWritable(log, { mode: 'bytes' as never })).toThrow(expect.objectContaining({ code: 'ERR_SHARDLOG_INVALID_ARGUMENT' }));
     expect(() => createLogWritable(log, { maxFill: 2 })).toThrow(/maxFill/);
+    expect(() => createLogWritable(log, { bogus: 1 } as never)).toThrow(/unknown option bogus/);
+    expect(() => createLogWritable(log, 'lines' as never)).toThrow(expect.objectContaining({ code: 'ERR_SHARDLOG_INVALID_ARGUMENT' }));
     expect(() => createLogWritable({} as never)).toThrow(expect.objectContaining({ code: 'ERR_SHARDLOG_INVALID_ARGUMENT' }));
     await log.close();
   });

@@ -172,10 +172,14 @@ class LogWritable extends Writable {
  * A Writable that appends into `log` (a Log, or a Producer attached in a worker). See the module
  * comment for the two modes, backpressure, and when 'finish' fires.
  */
+const WRITABLE_OPTIONS = new Set(['mode', 'serialize', 'highWaterMark', 'maxFill']);
+
 export function createLogWritable(log: Producer, options: LogWritableOptions = {}): Writable {
   if (!log || typeof (log as Producer).append !== 'function' || typeof (log as Producer).durable !== 'function') {
     throw new InvalidArgumentError('createLogWritable takes an open log (or a Producer)');
   }
+  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('createLogWritable takes an options object as its second argument');
+  for (const k of Object.keys(options)) if (!WRITABLE_OPTIONS.has(k)) throw new InvalidArgumentError(`unknown option ${k} (createLogWritable takes ${[...WRITABLE_OPTIONS].join(', ')})`);
   if (options.mode !== undefined && options.mode !== 'object' && options.mode !== 'lines') {
     throw new InvalidArgumentError(`option mode must be 'object' or 'lines', got ${JSON.stringify(options.mode)}`);
   }
