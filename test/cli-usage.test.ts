@@ -148,12 +148,12 @@ describe('shardlog usage errors exit 2', () => {
     expect(c.stdout.trim().split('\n')).toHaveLength(12);
   });
 
-  it('a segment name taken by a directory: stats and verify exit 1 naming it, and it is left alone', async () => {
+  it('a segment name taken by a directory: stats, verify and cat exit 1 naming it, and it is left alone', async () => {
     const dir = logDir();
     await writeLog(dir, 5);
     const bogus = path.join(dir, '000', '00000000000000099999.wal');
     fs.mkdirSync(bogus);
-    for (const cmd of ['stats', 'verify']) {
+    for (const cmd of ['stats', 'verify', 'cat']) {
       const r = await runCli([cmd, dir]);
       expect(r.code, cmd).toBe(1);
       expect(r.stdout + r.stderr, cmd).toContain(bogus);

@@ -11,8 +11,14 @@
  * 2.4): an idle shard cannot hold any seq below the log's next seq (read first), a busy one is
  * bounded by the highest seq its writer made durable. It wakes on each shard's I_DURABLE_EPOCH
  * (Atomics.waitAsync), like Producer.durable().
+ *
+ * Corruption never stalls a follow, nor is it passed over without a word: a cursor stuck on a bad
+ * record with valid records after it (diagnose()) is a CorruptLogError, as soon as the merge would
+ * yield another shard's entry past it, or else when it is still there a wake later. With
+ * skipCorrupt the cursors read past it at once instead, as recovery and readLog({ skipCorrupt }) do.
+ * Bad bytes that hold only seqs below fromSeq (e.g. a region recovery skipped, before a follow of
+ * new entries) are passed either way.
  */
-import type { ReadKeys } from './reader.js';
 import {
   B_SEGMENTS,
   CONTROL_BYTES,
@@ -20,16 +26,18 @@ import {
   durableBound,
   G_STATE,
   I_DURABLE_EPOCH,
+  InvalidArgumentError,
   listSegments,
   SegmentScanner,
   ShardFailedError,
   STATE_CLOSED,
   STATE_FAILED,
   TYPE_UTF8,
+  type ScanVerdict,
   type SegmentRef,
   zeroKeyRing,
 } from '@shardlog/workers';
-import { Rec as Entry, type LogEntry } from './reader.js';
+import { mayPass, Rec as Entry, skipOption, type Corrupt, type LogEntry, type ReadKeys, type SkipCorrupt, type SkippedRegion } from './reader.js';
 
 /** Where a cursor stands on a record that is not (yet) whole and valid. */
 export interface Stuck {
@@ -41,8 +49,10 @@ export interface Stuck {
 /**
  * One shard's records from `fromSeq` on, read incrementally from its segment files through a live
  * SegmentScanner. next() returns undefined when no whole valid record with seq <= limit is there
- * yet; call it again later. It never skips a bad record: it stays on it (see `stuck`) until it
+ * yet; call it again later. It does not skip a bad record: it stays on it (see `stuck`) until it
  * becomes valid (a write still in progress) or the caller decides it is corruption (diagnose()).
+ * Two exceptions: corruption that holds only seqs below fromSeq is passed, and a cursor made with
+ * `skip` reads past corruption as soon as it is judged so, reporting each region to it.
  */
 export class ShardCursor {
   readonly shard: number;
@@ -55,6 +65,8 @@ export class ShardCursor {
   private listedGen = Number.NaN;
   private seg: SegmentRef | undefined;
   private sc: SegmentScanner | undefined;
+  /** Where (file, offset, file size) the stuck record was last judged not corrupt. */
+  private judgedAt = '';
 
   constructor(
     dir: string,
@@ -63,6 +75,8 @@ export class ShardCursor {
     chunkBytes = 1 << 20,
     /** An encrypted log: the keys its segments open with (readKeysOf). */
     private readonly keys?: ReadKeys,
+    /** Read past corrupt regions, reporting each here (skipCorrupt). */
+    private readonly skip?: SkipCorrupt,
   ) {
     this.dir = dir;
     this.shard = shard;
@@ -108,6 +122,9 @@ export class ShardCursor {
       }
       const v = sc.verdict!;
       this.stuck = v.kind === 'live-end' || v.kind === 'torn' || v.kind === 'corrupt' ? { file: sc.file, offset: v.offset, reason: v.reason.message } : undefined;
+      // a 'corrupt' verdict is judged already (the record was read again); with `skip`, a bad record
+      // at a live end is judged at once too, so a merge never runs ahead of what lies after it
+      if (this.stuck && (v.kind === 'corrupt' || this.skip) && this.pass(v.kind === 'corrupt' ? v : this.judge())) continue;
       return undefined;
     }
   }
@@ -115,13 +132,38 @@ export class ShardCursor {
   /**
    * If the cursor is stuck on a bad record and valid records follow it across non-zero bytes (the
    * recovery rule), or it is in a segment that is not the shard's last, that is corruption: returns
-   * the error. undefined if it looks like a torn (or not yet written) end.
+   * the error. undefined if it looks like a torn (or not yet written) end, or if it was corruption
+   * the cursor has now read past (only seqs below fromSeq in it, or `skip`).
    */
   diagnose(): CorruptLogError | undefined {
     if (!this.stuck || !this.sc) return undefined;
-    const v = this.sc.diagnose();
-    if (v?.kind !== 'corrupt') return undefined;
+    const v = this.judge();
+    if (!v || this.pass(v)) return undefined;
     return new CorruptLogError(this.sc.file, v.offset, v.reason.message);
+  }
+
+  /**
+   * The bad record the cursor is stuck on, judged afresh (SegmentScanner.diagnose()): its 'corrupt'
+   * verdict, or undefined. A place found not corrupt is not judged again until the file has grown.
+   */
+  private judge(): Corrupt | undefined {
+    const sc = this.sc!;
+    const at = `${sc.file}:${this.stuck?.offset}:`;
+    if (this.judgedAt === at + sc.bytes) return undefined;
+    const v = sc.diagnose();
+    if (v?.kind === 'corrupt') return v;
+    this.judgedAt = at + sc.bytes;
+    return undefined;
+  }
+
+  /** On corruption `v` (else false): read on past it if it may be passed (reader.ts mayPass), and say so. */
+  private pass(v: ScanVerdict | undefined): boolean {
+    const sc = this.sc!;
+    if (v?.kind !== 'corrupt' || !mayPass(sc, v, this.fromSeq, this.keys, this.skip)) return false;
+    sc.verdict = v;
+    sc.resume();
+    this.stuck = undefined;
+    return true;
   }
 
   close(): void {
@@ -175,7 +217,11 @@ export class ShardCursor {
   }
 }
 
-/** Merge cursors by seq: yields every record with seq <= limit that the files hold now. */
+/**
+ * Merge cursors by seq: yields every record with seq <= limit that the files hold now. It never runs
+ * past a cursor stuck on a bad record before judging it (diagnose()): a durable record behind
+ * corruption would come out of order, or be missing without a word; the corruption is thrown.
+ */
 export function* mergeCursors(cursors: ShardCursor[], heads: (LogEntry | undefined)[], limit: number, gen: (shard: number) => number): Generator<LogEntry> {
   for (;;) {
     let best = -1;
@@ -185,15 +231,48 @@ export function* mergeCursors(cursors: ShardCursor[], heads: (LogEntry | undefin
       if (h && (best < 0 || h.seq < heads[best]!.seq)) best = i;
     }
     if (best < 0) return;
+    if (judgeStuck(cursors, heads)) continue; // a cursor read past corruption: fill its head first
     const e = heads[best]!;
     heads[best] = undefined;
     yield e;
   }
 }
 
+/** Judge each cursor stuck without a head: corruption throws; true if one read past it instead. */
+function judgeStuck(cursors: ShardCursor[], heads: (LogEntry | undefined)[]): boolean {
+  let moved = false;
+  for (let i = 0; i < cursors.length; i++) {
+    const c = cursors[i];
+    if (heads[i] || !c.stuck) continue;
+    const err = c.diagnose();
+    if (err) throw err;
+    moved ||= !c.stuck;
+  }
+  return moved;
+}
+
 export interface FollowOptions {
   /** First seq to yield. Default: the log's next seq when follow() is called (only new entries). */
   fromSeq?: number;
+  /**
+   * Read past corrupt regions (default false: a corrupt record, one that is not the unwritten end of
+   * the live segment, is a CorruptLogError). The same rule as readLog's skipCorrupt.
+   */
+  skipCorrupt?: boolean;
+  /** With skipCorrupt: called with each corrupt region skipped, before the entries after it. */
+  onSkip?: (region: SkippedRegion) => void;
+}
+
+const FOLLOW_OPTIONS = new Set(['fromSeq', 'skipCorrupt', 'onSkip']);
+
+/**
+ * follow()'s options, checked (an unknown key or a wrong value is an InvalidArgumentError; fromSeq
+ * is Log.follow()'s to check): the skip callback of skipCorrupt, or undefined.
+ */
+export function checkFollowOptions(o: FollowOptions): SkipCorrupt | undefined {
+  if (o === null || typeof o !== 'object') throw new InvalidArgumentError('follow takes an options object, e.g. { fromSeq }');
+  for (const k of Object.keys(o)) if (!FOLLOW_OPTIONS.has(k)) throw new InvalidArgumentError(`unknown follow option ${k}`);
+  return skipOption(o.skipCorrupt, o.onSkip);
 }
 
 /** @internal What a Log hands to followLog. */
@@ -215,14 +294,25 @@ interface ShardWatch {
   b64: BigInt64Array;
 }
 
-/** @internal Log.follow(): durable entries in seq order, until the log closes. */
-export async function* followLog(src: FollowSource, fromSeq: number): AsyncGenerator<LogEntry> {
+/**
+ * @internal Log.follow(): durable entries in seq order, until the log closes. `options` (checked by
+ * checkFollowOptions) gives skipCorrupt and onSkip.
+ */
+export async function* followLog(src: FollowSource, fromSeq: number, options: FollowOptions = {}): AsyncGenerator<LogEntry> {
+  let skip: SkipCorrupt | undefined;
+  try {
+    skip = checkFollowOptions(options);
+  } catch (e) {
+    zeroKeyRing(src.keys?.keys); // this follow's own copy
+    throw e;
+  }
   const g32 = new Int32Array(src.global);
   const shards: ShardWatch[] = src.rings.map((sab) => ({
     i32: new Int32Array(sab),
     b64: new BigInt64Array(sab, 0, CONTROL_BYTES / 8),
   }));
-  const cursors = shards.map((_, s) => new ShardCursor(src.dir, s, fromSeq, undefined, src.keys));
+  const cursors = shards.map((_, s) => new ShardCursor(src.dir, s, fromSeq, undefined, src.keys, skip));
+  const stuckAt = cursors.map(() => '');
   const heads: (LogEntry | undefined)[] = shards.map(() => undefined);
   const gen = (s: number) => Number(Atomics.load(shards[s].b64, B_SEGMENTS));
 
@@ -263,12 +353,10 @@ export async function* followLog(src: FollowSource, fromSeq: number): AsyncGener
       yield* mergeCursors(cursors, heads, wm, gen);
       if (state === STATE_FAILED) throw src.failure() ?? new ShardFailedError(-1, 'the log failed', { cause: new Error('the log failed') });
       if (state === STATE_CLOSED) {
-        for (const c of cursors) {
-          if (!c.stuck) continue;
-          throw c.diagnose() ?? new CorruptLogError(c.stuck.file, c.stuck.offset, `${c.stuck.reason} (after the log closed)`);
-        }
+        if (closedStuck(cursors)) continue; // a cursor read past corruption: read on
         return;
       }
+      if (checkStuck(cursors, stuckAt)) continue; // a cursor read past corruption: read on now
       if (!rung) await new Promise<void>((r) => (wake = r));
     }
   } finally {
@@ -276,4 +364,38 @@ export async function* followLog(src: FollowSource, fromSeq: number): AsyncGener
     for (const c of cursors) c.close();
     zeroKeyRing(src.keys?.keys); // this follow's own copy
   }
+}
+
+/**
+ * After the log closed every whole record is durable: a cursor still on a bad record is on
+ * corruption (CorruptLogError), unless it reads past it (then true: read on).
+ */
+function closedStuck(cursors: ShardCursor[]): boolean {
+  for (const c of cursors) {
+    if (!c.stuck) continue;
+    const { file, offset, reason } = c.stuck;
+    const err = c.diagnose();
+    if (!c.stuck) return true;
+    throw err ?? new CorruptLogError(file, offset, `${reason} (after the log closed)`);
+  }
+  return false;
+}
+
+/**
+ * A cursor on the same bad record as at the last look (a wake ago: a write in progress would have
+ * ended) is judged (diagnose()): corruption throws its CorruptLogError, so a follow never waits
+ * forever on it. True if a cursor read past corruption instead (it has more to read now).
+ */
+function checkStuck(cursors: ShardCursor[], stuckAt: string[]): boolean {
+  let moved = false;
+  cursors.forEach((c, i) => {
+    const at = c.stuck ? `${c.stuck.file}:${c.stuck.offset}` : '';
+    if (at && at === stuckAt[i]) {
+      const err = c.diagnose();
+      if (err) throw err;
+      moved ||= !c.stuck;
+    }
+    stuckAt[i] = c.stuck ? at : '';
+  });
+  return moved;
 }

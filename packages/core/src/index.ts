@@ -12,7 +12,7 @@ export { openLogManager, LogManager, type LogManagerOptions, type LogManagerStat
 export { MAX_LOG_NAME_BYTES } from './manager-names.js';
 export { rebuildManifest } from './log-manifest.js';
 export { Producer, attachProducer, type ProducerHandle, type Entry } from './producer.js';
-export { readLog, readLogSync, readShard, Rec as LogRecord, readKeysOf, copyReadKeys, type LogEntry, type ReadOptions, type ReadKeys } from './reader.js';
+export { readLog, readLogSync, readShard, Rec as LogRecord, readKeysOf, copyReadKeys, type LogEntry, type ReadOptions, type ReadKeys, type SkippedRegion } from './reader.js';
 export type { OpenOptions, SyncOption } from './options.js';
 export {
   ShardlogError,

@@ -41,7 +41,7 @@ import { manifestAtOpen } from './log-manifest.js';
 import { resolveOptions, type OpenOptions, type ResolvedOptions } from './options.js';
 import { Producer, type ProducerHandle } from './producer.js';
 import { initSeq, peekSeq } from './sequence.js';
-import { followLog, type FollowOptions } from './follow.js';
+import { checkFollowOptions, followLog, type FollowOptions } from './follow.js';
 import type { LogEntry } from './reader.js';
 import { truncateSegmentsBefore, type RetentionResult } from './retention.js';
 import { verifyBeforeOpen } from './verify.js';
@@ -323,11 +323,12 @@ export class Log extends Producer {
    */
   follow(options: FollowOptions = {}): AsyncGenerator<LogEntry> {
     if (this.format !== 'framed') throw new InvalidArgumentError(`follow() reads framed logs; ${this.dir} is in '${this.format}' format`);
+    checkFollowOptions(options); // unknown keys, skipCorrupt and onSkip
     const fromSeq = options.fromSeq ?? this.nextSeq;
     if (!Number.isSafeInteger(fromSeq) || fromSeq < 0) throw new InvalidArgumentError(`fromSeq must be a non-negative integer, got ${String(fromSeq)}`);
     this.assertOpen();
     const src = { dir: this.dir, rings: this.handle.rings, global: this.handle.global, nextSeq: () => this.nextSeq, failure: () => this.failure, keys: this.readKeys && copyReadKeys(this.readKeys) };
-    return followLog(src, fromSeq);
+    return followLog(src, fromSeq, options);
   }
 }
 

@@ -183,7 +183,9 @@ export class SegmentScanner {
   }
 
   private checkHeader(ref: SegmentRef): void {
-    this.size = fs.fstatSync(this.fd).size;
+    const st = fs.fstatSync(this.fd);
+    if (!st.isFile()) throw new LogFormatError(ref.file, 'a segment name taken by something that is not a regular file');
+    this.size = st.size;
     const head = readHead(this.fd);
     const h = checkSegmentHead(head, ref, this.last);
     if (h) {

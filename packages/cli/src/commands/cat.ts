@@ -1,31 +1,42 @@
-/** `shardlog cat DIR`: print a framed log's entries in sequence order. */
+/** `shardlog cat DIR`: print a framed log's entries in sequence order (with --skip-corrupt, past corrupt regions). */
 import { parseArgs } from 'node:util';
-import { readLog } from '@shardlog/core';
+import { readLog, type ReadOptions } from '@shardlog/core';
 import { dirArg, intOption, KEY_FILE_HELP, keyFileOption, requireLog } from '../args.js';
 import type { Command } from '../command.js';
 
 export const catCommand: Command = {
   name: 'cat',
-  usage: 'cat DIR [--from SEQ] [--json] [--key-file F]',
+  usage: 'cat DIR [--from SEQ] [--json] [--skip-corrupt] [--key-file F]',
   summary: 'print every entry in sequence order',
   help: [
-    'Usage: shardlog cat DIR [--from SEQ] [--json] [--key-file F]',
+    'Usage: shardlog cat DIR [--from SEQ] [--json] [--skip-corrupt] [--key-file F]',
     '',
     'Print the entries of a framed log in global sequence order, one per line.',
+    '',
+    'A corrupt record (a bad record with valid records after it, e.g. one a recovery with',
+    '--skip-corrupt skipped) stops it with an error naming file and offset (exit 1), unless',
+    '--skip-corrupt.',
     '',
     'Options:',
     '  --from SEQ   start at this sequence number',
     '  --json       one JSON object per entry: {"seq","shard","text"} or {"seq","shard","base64"}',
+    '  --skip-corrupt  read past corrupt regions, as recovery does: print the valid entries after',
+    '               them, and each region skipped on stderr (file, offset, bytes, why)',
     KEY_FILE_HELP,
     '  -h, --help   this help',
   ].join('\n'),
   async run(args) {
-    const { values, positionals } = parseArgs({ args, options: { from: { type: 'string' }, json: { type: 'boolean' }, 'key-file': { type: 'string' } }, allowPositionals: true });
+    const { values, positionals } = parseArgs({
+      args,
+      options: { from: { type: 'string' }, json: { type: 'boolean' }, 'skip-corrupt': { type: 'boolean' }, 'key-file': { type: 'string' } },
+      allowPositionals: true,
+    });
     const dir = dirArg(positionals);
     const fromSeq = intOption('--from', values.from, 0, 0);
     requireLog(dir);
     const encryption = keyFileOption(values['key-file']);
-    for await (const e of readLog({ dir, fromSeq, encryption })) {
+    const skip: Partial<ReadOptions> = values['skip-corrupt'] ? { skipCorrupt: true, onSkip: (r) => process.stderr.write(`shardlog cat: skipped ${r.bytes} corrupt bytes: ${r.file} at offset ${r.offset}: ${r.reason}\n`) } : {};
+    for await (const e of readLog({ dir, fromSeq, encryption, ...skip })) {
       const line = values.json
         ? JSON.stringify(e.isText ? { seq: e.seq, shard: e.shard, text: e.text() } : { seq: e.seq, shard: e.shard, base64: Buffer.from(e.data).toString('base64') })
         : e.isText
