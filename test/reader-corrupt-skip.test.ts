@@ -10,7 +10,6 @@
 import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CorruptLogError, InvalidArgumentError, openLog, readLog, readLogSync, type Log, type LogEntry, type ReadOptions } from '@shardlog/core';
-import { followLog } from '../packages/core/src/follow.js';
 import { flipByte, logDir, payload, records, runCli, segmentFiles, writeLog } from './helpers.js';
 
 type Region = Parameters<NonNullable<ReadOptions['onSkip']>>[0];
@@ -220,15 +219,13 @@ describe('follow() on a log with a corrupt frame recovery skipped', () => {
     const d = await damaged(2);
     const log = await openLog({ dir: d.dir, skipCorrupt: true });
     try {
-      const h = log.producerHandle();
-      const src = { dir: log.dir, rings: h.rings, global: h.global, nextSeq: () => log.nextSeq, failure: () => log.failure };
       const got: { seq: number; text: string }[] = [];
       const regions: Region[] = [];
       const at = { skipped: -1 };
       const more = new Map<number, string>();
       for (let i = 0; i < 20; i++) more.set(log.appendTo(i % 2, `live ${i}`), `live ${i}`);
       const last = Math.max(...more.keys());
-      const it = followLog(src, 1, { skipCorrupt: true, onSkip: (r) => (regions.push(r), (at.skipped = got.length)) });
+      const it = log.follow({ fromSeq: 1, skipCorrupt: true, onSkip: (r) => (regions.push(r), (at.skipped = got.length)) });
       await log.durable();
       await within(followUntil(it, last, got), 15_000, 'follow with skipCorrupt');
       const all = new Map([...d.bySeq, ...more]);
@@ -239,11 +236,12 @@ describe('follow() on a log with a corrupt frame recovery skipped', () => {
       expect(got[at.skipped - 1].seq).toBe(d.lost[0] - 2); // shard 0's last entry before it (its seqs are every other one) came first
       // without it the same follow stops at the region, never running on with the other shard past it
       const upTo: { seq: number; text: string }[] = [];
-      await expect(within(followUntil(followLog(src, 1), last, upTo), 15_000, 'follow')).rejects.toMatchObject({ code: 'ERR_SHARDLOG_CORRUPT', file: d.file, offset: d.bad.offset });
+      await expect(within(followUntil(log.follow({ fromSeq: 1 }), last, upTo), 15_000, 'follow')).rejects.toMatchObject({ code: 'ERR_SHARDLOG_CORRUPT', file: d.file, offset: d.bad.offset });
       expect(upTo).toEqual(expected(d, d.kept.filter((s) => s <= d.lost[0] - 2)));
       // follow's options are checked
-      await expect(followLog(src, 1, { fromseq: 1 } as never).next()).rejects.toThrow(InvalidArgumentError);
-      await expect(followLog(src, 1, { onSkip: () => {} }).next()).rejects.toThrow(InvalidArgumentError);
+      expect(() => log.follow({ fromseq: 1 } as never)).toThrow(InvalidArgumentError);
+      expect(() => log.follow({ onSkip: () => {} })).toThrow(InvalidArgumentError);
+      expect(() => log.follow({ skipCorrupt: 'yes' } as never)).toThrow(InvalidArgumentError);
     } finally {
       await log.close();
     }
