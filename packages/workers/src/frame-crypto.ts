@@ -106,6 +106,18 @@ class FrameChain {
     return true;
   }
 
+  /**
+   * Continue the chain at frame `index` of the segment, after `prevTag` (the tag stored at the end of
+   * the frame before it): a reader that skipped damaged frames takes the chain up again there.
+   */
+  restart(index: number, prevTag: Uint8Array): void {
+    if (prevTag.length !== GCM_TAG_BYTES) throw new RangeError(`a tag is ${GCM_TAG_BYTES} bytes`);
+    this.index = index;
+    this.aad.set(prevTag, AAD_HEAD);
+    this.aadLength = AAD_HEAD + GCM_TAG_BYTES;
+    this.prevLength = 0;
+  }
+
   /** Frames sealed or opened so far (the next frame's index). */
   get frames(): number {
     return this.index;

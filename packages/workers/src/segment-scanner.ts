@@ -99,6 +99,10 @@ const MAX_RECORD = 0x7ffffff0;
 const RECORD_FAULTS: Record<number, RecordFault> = { [-1]: 'short', [-2]: 'bad-length', [-3]: 'bad-type', [-4]: 'bad-crc', [-6]: 'bad-chain', [-7]: 'bad-records', [-8]: 'bad-tag' };
 /** A frame whose CRC and chain hold but whose AES-GCM tag does not. */
 const FRAME_BAD_TAG = -8;
+/** The smallest frame: its header, one record header and the tag. */
+const MIN_FRAME_BYTES = 64;
+/** Most (index, tag) guesses reopenChain makes for one frame (each an AES-GCM open of it). */
+const RESYNC_TRIES = 64;
 const EMPTY = Buffer.alloc(0);
 
 function reason(code: RecordFault, suffix = '', frames = false): ScanReason {
@@ -148,6 +152,10 @@ export class SegmentScanner {
   private chain = -1;
   /** An encrypted segment: its frames are opened in order by `opener` (undefined without its key). */
   private sealed = false;
+  /** resume() moved past damage in this segment: an encrypted frame after it may take the chain up again (reopenChain). */
+  private resumed = false;
+  /** While reopenChain has not found the chain again: the frames opened before the damage. */
+  private resyncBase = -1;
   private opener: FrameOpener | undefined;
   /** The frame `opener` opened last (its start), -1 when none. */
   private openedAt = -1;
@@ -220,17 +228,54 @@ export class SegmentScanner {
     if (!this.opener) throw new KeyError(h.keyId ?? '?', 'the segment is encrypted and no keys were given', this.file);
     if (off === this.openedAt && this.opener.back()) this.openerNext = off; // the same frame again
     this.openedAt = -1;
-    if (off !== this.openerNext) return FRAME_BAD_TAG; // not the frame the chain of tags continues with
     const o = off - this.bufStart;
     const body = this.buf.readUInt32LE(o + F_BODY);
     const start = o + FRAME_HEADER_BYTES;
-    const plain = this.opener.open(this.buf, o, this.buf.subarray(start, start + body), this.buf.subarray(start + body, start + body + GCM_TAG_BYTES));
+    const ciphertext = this.buf.subarray(start, start + body);
+    const tag = this.buf.subarray(start + body, start + body + GCM_TAG_BYTES);
+    let plain: Buffer | null;
+    if (off === this.openerNext) plain = this.opener.open(this.buf, o, ciphertext, tag);
+    else if (this.resumed && off > this.openerNext) plain = this.reopenChain(off, o, ciphertext, tag); // past skipped damage
+    else return FRAME_BAD_TAG; // not the frame the chain of tags continues with
     if (!plain) return FRAME_BAD_TAG;
     this.buf.set(plain, start);
     plain.fill(0);
     this.openedAt = off;
     this.openerNext = off + align8(len);
     return checkFrameRecords(this.dv, o) ? 0 : FRAME_BAD_RECORDS;
+  }
+
+  /**
+   * The first frame after skipped damage: each frame's nonce is its index in the segment and its AAD
+   * ends with the previous frame's tag, so take the chain up again from what the file holds: the tag
+   * just before `off` (the previous frame's last 16 bytes, before 0-7 zero bytes of padding) and an
+   * index past the frames opened so far (at most one frame per 64 bytes skipped). Tries each, at most
+   * RESYNC_TRIES in all; null if none opens the frame (its predecessor's tag was damaged too: the next
+   * frame is tried from this one's tag in turn).
+   */
+  private reopenChain(off: number, o: number, ciphertext: Buffer, tag: Buffer): Buffer | null {
+    const opener = this.opener!;
+    const before = Buffer.alloc(GCM_TAG_BYTES + 7);
+    const from = Math.max(segmentHeaderBytes(2), off - before.length);
+    const got = fs.readSync(this.fd, before, before.length - (off - from), off - from, from);
+    if (got !== off - from) return null;
+    if (this.resyncBase < 0) this.resyncBase = opener.frames; // frames opened before the damage (restart() moves the index)
+    const first = this.resyncBase + 1; // the damaged frame itself was at least one
+    const most = Math.max(1, Math.floor((off - this.openerNext) / MIN_FRAME_BYTES));
+    let tries = 0;
+    for (let pad = 0; pad < 8 && off - pad - GCM_TAG_BYTES >= from; pad++) {
+      if (pad > 0 && before[before.length - pad] !== 0) break; // padding is zeros
+      const prevTag = before.subarray(before.length - pad - GCM_TAG_BYTES, before.length - pad);
+      for (let k = 0; k < most && tries < RESYNC_TRIES; k++, tries++) {
+        opener.restart(first + k, prevTag);
+        const plain = opener.open(this.buf, o, ciphertext, tag);
+        if (plain) {
+          this.resyncBase = -1;
+          return plain;
+        }
+      }
+    }
+    return null;
   }
 
   /** Bytes of the file as last seen. */
@@ -287,6 +332,7 @@ export class SegmentScanner {
   resume(): void {
     const v = this.verdict;
     if (v?.kind !== 'corrupt') return;
+    this.resumed = true;
     this.seek(v.resumeAt >= 0 ? v.resumeAt : v.offset + v.bytes);
     this.chain = -1; // past damage the chain is unknown: the next valid frame starts it again
   }
@@ -413,7 +459,9 @@ export class SegmentScanner {
     if (fault === 'bad-tag' || (this.sealed && fault === 'bad-records')) {
       // CRC and chain good, tag bad: tampering, or a wrong key. At the tail of the last segment it is cut like a torn frame; before valid frames it is corruption
       const after = this.findNextValid(off + 8);
-      if (after >= 0 || !this.last) {
+      // after damage in this segment a frame may fail only because the chain could not be taken up
+      // again: a whole frame (its CRC holds) is then never cut as a torn tail
+      if (after >= 0 || !this.last || this.resumed) {
         return { kind: 'corrupt', offset: off, bytes: (after >= 0 ? after : this.size) - off, resumeAt: after, reason: reason(fault, ` (at offset ${off})`, true) };
       }
       if (this.live) return { kind: 'live-end', offset: off, reason: reason(fault, '', fr) };
@@ -432,6 +480,8 @@ export class SegmentScanner {
       return { kind: 'corrupt', offset: off, bytes: next - off, resumeAt: next, reason: reason(fault, `; valid ${fr ? 'frames' : 'records'} resume at offset ${next}`, fr) };
     }
     if (!this.last) {
+      // a segment before the last was synced whole: zeros there are damage too, and frames after them are read on
+      if (next >= 0) return { kind: 'corrupt', offset: off, bytes: next - off, resumeAt: next, reason: reason(fault, `; zeros up to offset ${next}, where valid ${fr ? 'frames' : 'records'} resume`, fr) };
       return { kind: 'corrupt', offset: off, bytes: size - off, resumeAt: -1, reason: reason(fault, ` (${size - off} bytes to the end of a segment that is not the shard's last)`, fr) };
     }
     if (this.live) return { kind: 'live-end', offset: off, reason: reason(fault, '', fr) };
