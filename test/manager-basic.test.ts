@@ -148,6 +148,33 @@ describe('log manager', () => {
     await m.close();
   });
 
+  it('a log(name) asked for after drop(name) opens a fresh log once the drop is done, never the dropped one', async () => {
+    const root = tmpDir();
+    const m = await openLogManager({ root, writers: 1 });
+    // the log open: drop, then ask again in the same tick
+    const old = await m.log('x');
+    old.append('before the drop');
+    const dropped = m.drop('x');
+    const fresh = m.log('x');
+    expect(await dropped).toBe(true);
+    const log = await fresh;
+    expect(log).not.toBe(old);
+    expect(old.stats().state).toBe('closed');
+    await log.durable(log.append('after the drop'));
+    expect(await m.log('x')).toBe(log);
+    // an open still in flight when the drop comes: that open is refused, the one asked for after opens
+    const inFlight = m.log('y');
+    const d2 = m.drop('y');
+    const y = m.log('y');
+    await expect(inFlight).rejects.toThrow(/was dropped while it was opening/);
+    await d2;
+    await (await y).durable((await y).append('y after the drop'));
+    await expect(m.close()).resolves.toBeUndefined();
+    await expect(m.drop('x')).rejects.toBeInstanceOf(LogClosedError); // after close
+    expect(readAll(path.join(root, 'x')).map((e) => e.text)).toEqual(['after the drop']);
+    expect(readAll(path.join(root, 'y')).map((e) => e.text)).toEqual(['y after the drop']);
+  });
+
   it('closes logs left idle for idleCloseMs, and drop() removes a log', async () => {
     const root = tmpDir();
     const m = await openLogManager({ root, writers: 1, idleCloseMs: 40 });

@@ -92,6 +92,8 @@ export class LogManager {
   private readonly slots = new Map<string, Slot>();
   /** Logs being closed (evicted, idle, dropped): a reopen waits for the close. */
   private readonly closingLogs = new Map<string, Promise<void>>();
+  /** Logs being dropped: an open asked for meanwhile waits for the drop. */
+  private readonly dropping = new Map<string, Promise<void>>();
   private readonly counts = { logsCreated: 0, logsOpened: 0, logsReused: 0, logsEvicted: 0, logsIdleClosed: 0, logsDropped: 0 };
   private readonly closedTotals: Totals = { entries: 0, payloadBytes: 0, fileBytes: 0, fsyncs: 0 };
   private readonly sweep: NodeJS.Timeout | undefined;
@@ -146,13 +148,15 @@ export class LogManager {
       return slot.log ? Promise.resolve(slot.log) : slot.opening!;
     }
     const s: Slot = { lastUsed: Date.now(), seenSeq: 0 };
-    s.opening = this.openSlot(name, s, options);
+    s.opening = this.openSlot(name, s, options, this.dropping.get(name));
     this.slots.set(name, s);
     return s.opening;
   }
 
-  private async openSlot(name: string, slot: Slot, options: ManagedLogOptions): Promise<Log> {
+  /** `dropFirst`: a drop of the same name asked for before this open (it comes first). */
+  private async openSlot(name: string, slot: Slot, options: ManagedLogOptions, dropFirst: Promise<void> | undefined): Promise<Log> {
     try {
+      await dropFirst;
       await this.closingLogs.get(name);
       await this.makeRoom(name, slot);
       const dir = logDirOf(this.root, name);
@@ -192,7 +196,8 @@ export class LogManager {
    */
   private async makeRoom(name: string, slot: Slot): Promise<void> {
     for (;;) {
-      if (this.closing || this.slots.get(name) !== slot) throw new LogClosedError('the log manager is closed');
+      if (this.closing) throw new LogClosedError('the log manager is closed');
+      if (this.slots.get(name) !== slot) throw new LogClosedError(`the log ${name} was dropped while it was opening`);
       let admitted = 0;
       let victim: string | undefined;
       const opening: Promise<unknown>[] = [];
@@ -261,10 +266,29 @@ export class LogManager {
    */
   async drop(name: string): Promise<boolean> {
     checkLogName(name);
+    if (this.closing) throw new LogClosedError('the log manager is closed');
+    const done = this.dropLog(name); // (forgets the slot at once: a log(name) after this call opens afresh, after the drop)
+    const settled = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.dropping.set(name, settled);
+    try {
+      return await done;
+    } finally {
+      if (this.dropping.get(name) === settled) this.dropping.delete(name);
+    }
+  }
+
+  private async dropLog(name: string): Promise<boolean> {
     const dir = logDirOf(this.root, name);
-    const opening = this.slots.get(name)?.opening;
-    if (opening) await opening.catch(() => undefined);
-    await this.release(name).catch(() => undefined);
+    const slot = this.slots.get(name);
+    if (slot) {
+      this.slots.delete(name);
+      if (slot.log) await this.closeLog(name, slot.log).catch(() => undefined);
+      else await slot.opening?.catch(() => undefined); // openSlot closes what it opens once its slot is gone
+    }
+    await this.closingLogs.get(name)?.catch(() => undefined);
     if (!fs.existsSync(dir)) return false;
     const unlock = acquireLock(dir);
     try {
