@@ -17,10 +17,15 @@
  * yield another shard's entry past it, or else when it is still there a wake later. With
  * skipCorrupt the cursors read past it at once instead, as recovery and readLog({ skipCorrupt }) do.
  * Bad bytes that hold only seqs below fromSeq (e.g. a region recovery skipped, before a follow of
- * new entries) are passed either way.
+ * new entries) are passed either way. The same holds between segments: each segment header names
+ * the highest seq of the segment before it (prevMaxSeq), and a cursor that read that segment checks
+ * the link as readLog does, so a deleted or cut segment is a CorruptLogError naming the later file
+ * (with skipCorrupt: reported once, and read past).
  */
+import * as fs from 'node:fs';
 import {
   B_SEGMENTS,
+  chainBreak,
   CONTROL_BYTES,
   CorruptLogError,
   durableBound,
@@ -53,6 +58,15 @@ export interface Stuck {
  * becomes valid (a write still in progress) or the caller decides it is corruption (diagnose()).
  * Two exceptions: corruption that holds only seqs below fromSeq is passed, and a cursor made with
  * `skip` reads past corruption as soon as it is judged so, reporting each region to it.
+ *
+ * Moving on to the next segment it checks the link between the two (readShard's rule): the next
+ * header's prevMaxSeq must be the highest seq of the segment just read, else a segment is missing or
+ * was cut. Only what the cursor knows for sure is checked: not the link into the segment it started
+ * in (it did not read the one before), not across a segment found removed (retention; as readShard),
+ * and not when the segment just read is gone itself (retention removes whole segments oldest first,
+ * so while it is there no later one was removed by retention; once it is gone, retention may have
+ * taken the ones after it too, before the cursor came to them). A segment whose header is not
+ * written yet (the writer is creating it) is waited for, not judged.
  */
 export class ShardCursor {
   readonly shard: number;
@@ -67,6 +81,11 @@ export class ShardCursor {
   private sc: SegmentScanner | undefined;
   /** Where (file, offset, file size) the stuck record was last judged not corrupt. */
   private judgedAt = '';
+  /**
+   * The highest seq of the segment being read (its header's prevMaxSeq until a record is read), what
+   * the next segment's header must name; -1 when unknown (no segment open yet).
+   */
+  private segEnd = -1;
 
   constructor(
     dir: string,
@@ -106,13 +125,12 @@ export class ShardCursor {
           sc.live = false;
           ok = sc.next();
         }
-        if (!ok && sc.verdict!.kind === 'clean') {
-          this.openNext(gen);
-          continue;
-        }
+        // (else the next segment's header is not written yet: stay here, look again later)
+        if (!ok && sc.verdict!.kind === 'clean' && this.openNext(gen)) continue;
       }
       if (ok) {
         this.stuck = undefined;
+        if (sc.seq > this.segEnd) this.segEnd = sc.seq;
         if (sc.seq > limit) {
           sc.seek(sc.offset); // not yet: read it again next time
           return undefined;
@@ -181,7 +199,13 @@ export class ShardCursor {
     // the last segment whose first seq is <= fromSeq holds it (every earlier one ends below it)
     let i = 0;
     for (let k = 0; k < this.segs.length; k++) if (this.segs[k].firstSeq <= this.fromSeq) i = k;
-    for (; i < this.segs.length; i++) if (this.open(this.segs[i])) return true;
+    for (; i < this.segs.length; i++) {
+      const sc = this.scan(this.segs[i]);
+      if (sc === 'unfinished') return false; // being created: look again later
+      if (sc === 'removed') continue; // (retention)
+      this.take(this.segs[i], sc);
+      return true;
+    }
     return false;
   }
 
@@ -195,25 +219,65 @@ export class ShardCursor {
     return n;
   }
 
-  private openNext(gen: number): void {
-    const cur = this.seg!.firstSeq;
-    this.close();
-    for (const s of this.segs) if (s.firstSeq > cur && this.open(s)) return;
-    // removed meanwhile (retention): list again
-    this.list(gen);
-    for (const s of this.segs) if (s.firstSeq > cur && this.open(s)) return;
+  /**
+   * Move on to the segment after the current one (whose records are all read), checking the link
+   * between them; false if its header is not written yet (the cursor stays where it is). A broken
+   * link is a CorruptLogError naming the later segment (offset 0), or with `skip` reported once.
+   */
+  private openNext(gen: number): boolean {
+    const cur = this.seg!;
+    let prevEnd = this.segEnd;
+    let relisted = false;
+    for (;;) {
+      for (const s of this.segs) {
+        if (s.firstSeq <= cur.firstSeq) continue;
+        const sc = this.scan(s);
+        if (sc === 'unfinished') return false; // being created by its writer: not judged, looked at again later
+        if (sc === 'removed') {
+          prevEnd = -1; // removed before the cursor came to it (retention): the chain starts afresh, as in readShard
+          continue;
+        }
+        const broken = prevEnd >= 0 ? chainBreak(sc.header!.prevMaxSeq, prevEnd) : undefined;
+        // retention unlinks a shard's segments oldest first: while `cur` is there, none after it went that way
+        if (broken && fs.existsSync(cur.file)) {
+          if (!this.skip) {
+            sc.close();
+            throw new CorruptLogError(s.file, 0, broken);
+          }
+          this.skip({ shard: this.shard, file: s.file, offset: 0, bytes: 0, reason: broken });
+        }
+        this.close();
+        this.take(s, sc);
+        return true;
+      }
+      if (relisted) return false;
+      // removed meanwhile (retention), or not listed yet: list again
+      this.list(gen);
+      relisted = true;
+    }
   }
 
-  /** Open a segment and check its header; false if it is gone or its header is not there yet. */
-  private open(s: SegmentRef): boolean {
-    const sc = new SegmentScanner(s, { last: true, live: true, chunkBytes: this.chunkBytes, keys: this.keys?.keys, logId: this.keys?.logId });
+  /**
+   * Open a segment and check its header: the scanner, or 'removed' (gone: retention), or 'unfinished'
+   * (its header is not there yet: being created by a writer, maybe in another process). A segment
+   * that is not the last listed must have its header (else a LogFormatError, as in readShard): the
+   * writer completes a segment's header before it creates the next one.
+   */
+  private scan(s: SegmentRef): SegmentScanner | 'removed' | 'unfinished' {
+    const last = s === this.segs[this.segs.length - 1];
+    const sc = new SegmentScanner(s, { last, live: true, chunkBytes: this.chunkBytes, keys: this.keys?.keys, logId: this.keys?.logId });
     if (!sc.header) {
-      sc.close(); // removed (retention), or being created by a writer in another process
-      return false;
+      sc.close();
+      return sc.verdict?.kind === 'removed' ? 'removed' : 'unfinished';
     }
+    sc.last = true; // read as the shard's last segment (a torn end may be a write in progress) until a newer one shows
+    return sc;
+  }
+
+  private take(s: SegmentRef, sc: SegmentScanner): void {
     this.sc = sc;
     this.seg = s;
-    return true;
+    this.segEnd = sc.header!.prevMaxSeq;
   }
 }
 

@@ -82,6 +82,9 @@ export const tailCommand: Command = {
     'a poll after a higher one in another shard prints late. Inside the writing process use',
     'log.follow(), which yields only durable entries, in exact seq order.',
     '',
+    'Corruption (a bad record with valid ones after it, or a missing or cut segment) ends tail',
+    'with the error (exit 1); no entry with a seq above the damage is printed before it.',
+    '',
     'Options:',
     '  -f, --follow      keep printing new entries',
     '  -n, --lines N     entries to print first (default 10)',
@@ -116,28 +119,45 @@ export const tailCommand: Command = {
     const maxSeen = cursors.map(() => fromSeq - 1);
     let pending: { e: LogEntry; poll: number }[] = [];
     for (let poll = 0; ; poll++) {
+      // A shard's cursor on corruption (a bad record, or a missing or cut segment: ShardCursor checks
+      // the link between segments) ends the tail with its error; first the entries that are surely
+      // before it print, and none above that shard's last seq: a reader that resumes after the last
+      // printed seq must not pass over the damage.
+      let failure: { err: unknown } | undefined;
+      let bound = Number.MAX_SAFE_INTEGER;
+      const fail = (i: number, err: unknown) => {
+        failure ??= { err };
+        bound = Math.min(bound, maxSeen[i]);
+      };
       cursors.forEach((c, i) => {
-        for (let e = c.next(Number.MAX_SAFE_INTEGER, poll); e; e = c.next(Number.MAX_SAFE_INTEGER, poll)) {
-          pending.push({ e, poll });
-          maxSeen[i] = e.seq;
+        try {
+          for (let e = c.next(Number.MAX_SAFE_INTEGER, poll); e; e = c.next(Number.MAX_SAFE_INTEGER, poll)) {
+            pending.push({ e, poll });
+            maxSeen[i] = e.seq;
+          }
+        } catch (err) {
+          fail(i, err);
         }
       });
       pending.sort((a, b) => a.e.seq - b.e.seq);
-      const w = Math.min(...maxSeen);
-      let cut = 0;
-      for (let k = 0; k < pending.length; k++) if (!follow || pending[k].e.seq <= w || pending[k].poll < poll) cut = k + 1;
-      for (const p of pending.slice(0, cut)) await print(format(p.e, json));
-      pending = pending.slice(cut);
-      if (!follow) return 0;
-      // A bad record that is still bad a poll later, with valid records after it, is corruption.
+      // A cursor stuck on a bad record is judged (diagnose(): corruption, or a write in progress or
+      // torn end) before anything past it prints, as follow()'s merge does; and when it is still
+      // there a poll later, so a tail never waits forever on corruption. Without -f, at once.
       cursors.forEach((c, i) => {
         const at = c.stuck ? `${c.stuck.file}:${c.stuck.offset}` : '';
-        if (at && at === stuckAt[i]) {
+        if (at && (!follow || at === stuckAt[i] || pending.some((p) => p.e.seq > maxSeen[i]))) {
           const err = c.diagnose();
-          if (err) throw err;
+          if (err) fail(i, err);
         }
         stuckAt[i] = at;
       });
+      const w = Math.min(...maxSeen);
+      let cut = 0;
+      for (let k = 0; k < pending.length && pending[k].e.seq <= bound; k++) if (!follow || pending[k].e.seq <= w || pending[k].poll < poll) cut = k + 1;
+      for (const p of pending.slice(0, cut)) await print(format(p.e, json));
+      pending = pending.slice(cut);
+      if (failure) throw failure.err;
+      if (!follow) return 0;
       await sleep(interval);
     }
   },
