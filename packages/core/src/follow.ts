@@ -350,6 +350,8 @@ export interface FollowSource {
   keys?: ReadKeys;
 }
 
+function noop(): void {}
+
 /** How often the watchers look even without a notify (a missed wake costs at most this). */
 const WATCH_MS = 250;
 
@@ -421,7 +423,17 @@ export async function* followLog(src: FollowSource, fromSeq: number, options: Fo
         return;
       }
       if (checkStuck(cursors, stuckAt)) continue; // a cursor read past corruption: read on now
-      if (!rung) await new Promise<void>((r) => (wake = r));
+      if (!rung) {
+        // a consumer waiting here is pending work: keep the process alive meanwhile (the writer
+        // threads are unref'd and a timed Atomics.waitAsync does not hold the event loop), as
+        // durable() does; only while waiting, so a follow nobody reads from holds nothing
+        const keepAlive = setInterval(noop, 1 << 30);
+        try {
+          await new Promise<void>((r) => (wake = r));
+        } finally {
+          clearInterval(keepAlive);
+        }
+      }
     }
   } finally {
     stopped = true;
