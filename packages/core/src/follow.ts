@@ -57,7 +57,7 @@ export interface Stuck {
  * yet; call it again later. It does not skip a bad record: it stays on it (see `stuck`) until it
  * becomes valid (a write still in progress) or the caller decides it is corruption (diagnose()).
  * Two exceptions: corruption that holds only seqs below fromSeq is passed, and a cursor made with
- * `skip` reads past corruption as soon as it is judged so, reporting each region to it.
+ * `reportSkip` reads past corruption as soon as it is judged so, reporting each region to it.
  *
  * Moving on to the next segment it checks the link between the two (readShard's rule): the next
  * header's prevMaxSeq must be the highest seq of the segment just read, else a segment is missing or
@@ -95,7 +95,7 @@ export class ShardCursor {
     /** An encrypted log: the keys its segments open with (readKeysOf). */
     private readonly keys?: ReadKeys,
     /** Read past corrupt regions, reporting each here (skipCorrupt). */
-    private readonly skip?: SkipCorrupt,
+    private readonly reportSkip?: SkipCorrupt,
   ) {
     this.dir = dir;
     this.shard = shard;
@@ -140,9 +140,9 @@ export class ShardCursor {
       }
       const v = sc.verdict!;
       this.stuck = v.kind === 'live-end' || v.kind === 'torn' || v.kind === 'corrupt' ? { file: sc.file, offset: v.offset, reason: v.reason.message } : undefined;
-      // a 'corrupt' verdict is judged already (the record was read again); with `skip`, a bad record
+      // a 'corrupt' verdict is judged already (the record was read again); with `reportSkip`, a bad record
       // at a live end is judged at once too, so a merge never runs ahead of what lies after it
-      if (this.stuck && (v.kind === 'corrupt' || this.skip) && this.pass(v.kind === 'corrupt' ? v : this.judge())) continue;
+      if (this.stuck && (v.kind === 'corrupt' || this.reportSkip) && this.pass(v.kind === 'corrupt' ? v : this.judge())) continue;
       return undefined;
     }
   }
@@ -151,7 +151,7 @@ export class ShardCursor {
    * If the cursor is stuck on a bad record and valid records follow it across non-zero bytes (the
    * recovery rule), or it is in a segment that is not the shard's last, that is corruption: returns
    * the error. undefined if it looks like a torn (or not yet written) end, or if it was corruption
-   * the cursor has now read past (only seqs below fromSeq in it, or `skip`).
+   * the cursor has now read past (only seqs below fromSeq in it, or `reportSkip`).
    */
   diagnose(): CorruptLogError | undefined {
     if (!this.stuck || !this.sc) return undefined;
@@ -177,7 +177,7 @@ export class ShardCursor {
   /** On corruption `v` (else false): read on past it if it may be passed (reader.ts mayPass), and say so. */
   private pass(v: ScanVerdict | undefined): boolean {
     const sc = this.sc!;
-    if (v?.kind !== 'corrupt' || !mayPass(sc, v, this.fromSeq, this.keys, this.skip)) return false;
+    if (v?.kind !== 'corrupt' || !mayPass(sc, v, this.fromSeq, this.keys, this.reportSkip)) return false;
     sc.verdict = v;
     sc.resume();
     this.stuck = undefined;
@@ -222,7 +222,7 @@ export class ShardCursor {
   /**
    * Move on to the segment after the current one (whose records are all read), checking the link
    * between them; false if its header is not written yet (the cursor stays where it is). A broken
-   * link is a CorruptLogError naming the later segment (offset 0), or with `skip` reported once.
+   * link is a CorruptLogError naming the later segment (offset 0), or with `reportSkip` reported once.
    */
   private openNext(gen: number): boolean {
     const cur = this.seg!;
@@ -240,11 +240,11 @@ export class ShardCursor {
         const broken = prevEnd >= 0 ? chainBreak(sc.header!.prevMaxSeq, prevEnd) : undefined;
         // retention unlinks a shard's segments oldest first: while `cur` is there, none after it went that way
         if (broken && fs.existsSync(cur.file)) {
-          if (!this.skip) {
+          if (!this.reportSkip) {
             sc.close();
             throw new CorruptLogError(s.file, 0, broken);
           }
-          this.skip({ shard: this.shard, file: s.file, offset: 0, bytes: 0, reason: broken });
+          this.reportSkip({ shard: this.shard, file: s.file, offset: 0, bytes: 0, reason: broken });
         }
         this.close();
         this.take(s, sc);
