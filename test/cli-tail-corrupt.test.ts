@@ -35,6 +35,29 @@ function runCliWithin(args: string[], ms: number): Promise<Run> {
   });
 }
 
+/**
+ * `tail -f` and plain `tail` from seq 1 on `dir`: each must stop by itself with exit code 1 and print
+ * what `cat` prints before the same error. Returns each run's stderr and printed seqs.
+ */
+async function tailsStop(dir: string): Promise<{ stderr: string; printed: number[] }[]> {
+  const cat = await runCli(['cat', dir, '--json']);
+  expect(cat.code).toBe(1);
+  const out: { stderr: string; printed: number[] }[] = [];
+  for (const args of [
+    ['tail', '-f', dir, '--from', '1', '--json', '--interval', '20'],
+    ['tail', dir, '--from', '1', '--json'],
+  ]) {
+    const r = await runCliWithin(args, 15_000);
+    expect(r.signal, `${args.join(' ')} is still running`).toBeNull();
+    expect(r.code).toBe(1);
+    const printed = seqs(r.stdout);
+    expect(printed.length).toBeGreaterThan(0);
+    expect(printed).toEqual(seqs(cat.stdout)); // the entries before the damage, in seq order, as cat prints them
+    out.push({ stderr: r.stderr, printed });
+  }
+  return out;
+}
+
 function seqs(stdout: string): number[] {
   return stdout
     .split('\n')
@@ -83,21 +106,10 @@ describe.each(['delete', 'truncate'] as const)('tail -f over a %s middle segment
       lost = bySegment[1].filter((s) => !records(files[1]).some((r) => r.seq === s));
     }
     expect(lost.length).toBeGreaterThan(0);
-    const cat = await runCli(['cat', dir, '--json']);
-    expect(cat.code).toBe(1);
-    for (const args of [
-      ['tail', '-f', dir, '--from', '1', '--json', '--interval', '20'],
-      ['tail', dir, '--from', '1', '--json'],
-    ]) {
-      const r = await runCliWithin(args, 15_000);
-      expect(r.signal, `${args.join(' ')} is still running`).toBeNull();
-      expect(r.code).toBe(1);
+    for (const r of await tailsStop(dir)) {
       expect(r.stderr).toContain(`corrupt log: ${files[2]} at offset 0: header says the previous segment ended at seq`);
       expect(r.stderr).toMatch(/a segment is missing or was cut \[ERR_SHARDLOG_CORRUPT\]/);
-      const printed = seqs(r.stdout);
-      expect(printed.every((s) => s < lost[0])).toBe(true);
-      expect(printed).toEqual(seqs(cat.stdout)); // the entries before the gap, as cat prints them
-      expect(printed.length).toBeGreaterThan(0);
+      expect(r.printed.every((s) => s < lost[0])).toBe(true);
     }
   });
 });
@@ -117,20 +129,9 @@ describe('tail -f with a corrupt frame in one shard of two', () => {
     const shard1 = records(segmentFiles(dir, 1).at(-1)!).map((r) => r.seq);
     expect(shard1.some((s) => s > lostFirst)).toBe(true);
 
-    const cat = await runCli(['cat', dir, '--json']);
-    expect(cat.code).toBe(1);
-    for (const args of [
-      ['tail', '-f', dir, '--from', '1', '--json', '--interval', '20'],
-      ['tail', dir, '--from', '1', '--json'],
-    ]) {
-      const r = await runCliWithin(args, 15_000);
-      expect(r.signal, `${args.join(' ')} is still running`).toBeNull();
-      expect(r.code).toBe(1);
+    for (const r of await tailsStop(dir)) {
       expect(r.stderr).toContain(`corrupt log: ${file} at offset ${bad}: frame checksum mismatch`);
-      const printed = seqs(r.stdout);
-      expect(printed.length).toBeGreaterThan(0);
-      expect(Math.max(...printed)).toBeLessThan(lostFirst);
-      expect(printed).toEqual(seqs(cat.stdout)); // every entry before the damage, in seq order, as cat prints them
+      expect(Math.max(...r.printed)).toBeLessThan(lostFirst);
     }
   });
 });
