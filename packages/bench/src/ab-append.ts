@@ -21,15 +21,24 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Entry, Log } from '@shardlog/core';
 import { binaryPool, stringPool } from './entries.js';
+import { toolArgs, usageExit } from './tool-args.js';
 
 const RING = 64 << 20;
 const BATCH = 2000;
 const ROUNDS = 61;
+const SHAPES = ['ascii', 'utf8', 'binary', 'json', 'many'];
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
+const USAGE = `Usage: node packages/bench/dist/ab-append.js --a OLD/packages/core/dist/index.js --b packages/core/dist/index.js [options]
+
+Per-append cost of two builds of @shardlog/core in one process, interleaved round by round.
+
+Options:
+  --a FILE       the first build's core dist/index.js (required)
+  --b FILE       the second build's core dist/index.js (required)
+  --shared       hand out a producer handle first (the main thread takes the shared path)
+  --shapes LIST  comma-separated, of ${SHAPES.join(', ')} (default ascii,utf8,binary)
+  -h, --help     this help
+`;
 
 async function openBuild(file: string, shared: boolean): Promise<Log> {
   const core = (await import(pathToFileURL(path.resolve(file)).href)) as typeof import('@shardlog/core');
@@ -61,11 +70,14 @@ function quantiles(a: number[]): number[] {
 }
 
 async function main(): Promise<void> {
-  const a = arg('a');
-  const b = arg('b');
-  if (!a || !b) throw new Error('usage: ab-append.js --a <core dist index.js> --b <core dist index.js> [--shared] [--shapes ...]');
-  const shared = process.argv.includes('--shared');
-  const shapes = (arg('shapes') ?? 'ascii,utf8,binary').split(',');
+  const values = toolArgs(USAGE, { a: { type: 'string' }, b: { type: 'string' }, shared: { type: 'boolean' }, shapes: { type: 'string' } });
+  const { a, b } = values;
+  if (!a || !b) usageExit(USAGE, 'both --a and --b are required');
+  for (const f of [a, b]) if (!fs.existsSync(f) || !fs.statSync(f).isFile()) usageExit(USAGE, `no such file: ${f}`);
+  const shared = values.shared === true;
+  const shapes = (values.shapes ?? 'ascii,utf8,binary').split(',');
+  const unknown = shapes.filter((x) => !SHAPES.includes(x));
+  if (unknown.length) usageExit(USAGE, `unknown shape ${JSON.stringify(unknown[0])}: the shapes are ${SHAPES.join(', ')}`);
   const logs = { A: await openBuild(a, shared), B: await openBuild(b, shared) };
   const pools: Record<string, Entry[]> = { ascii: stringPool('ascii'), many: stringPool('ascii'), utf8: stringPool('utf8'), binary: binaryPool(), json: stringPool('json1k') };
   const lines: string[] = [];

@@ -14,12 +14,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { openLog } from '@shardlog/core';
 import { readSyncTrace, type SyncTraceRows } from '@shardlog/workers';
 import { drive } from './cases/durable.js';
 import { POOL_MASK, stringPool } from './entries.js';
+import { numberArg, toolArgs, usageExit } from './tool-args.js';
 
 /** One ack group: entries [first, last), scheduled from `sched` (first entry), appended, acked (wall ms). */
 interface Group {
@@ -138,25 +138,11 @@ Options:
 `;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      rate: { type: 'string', default: '200000' },
-      seconds: { type: 'string', default: '2' },
-      warmup: { type: 'string', default: '1' },
-      dir: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(HELP);
-    return;
-  }
-  const rate = Number(values.rate);
-  const seconds = Number(values.seconds);
-  const warmup = Number(values.warmup);
-  for (const [name, v] of [['--rate', rate], ['--seconds', seconds], ['--warmup', warmup]] as const) {
-    if (!Number.isFinite(v) || v < 0 || (name !== '--warmup' && v === 0)) throw new Error(`${name} must be a positive number, got ${JSON.stringify(values[name.slice(2) as 'rate'])}`);
-  }
+  const values = toolArgs(HELP, { rate: { type: 'string' }, seconds: { type: 'string' }, warmup: { type: 'string' }, dir: { type: 'string' } });
+  const rate = numberArg(HELP, values, 'rate', 200_000, { min: 1 });
+  const seconds = numberArg(HELP, values, 'seconds', 2, { min: 0.1 });
+  const warmup = numberArg(HELP, values, 'warmup', 1, { min: 0 });
+  if (values.dir !== undefined && !fs.statSync(values.dir, { throwIfNoEntry: false })?.isDirectory()) usageExit(HELP, `--dir: no such directory: ${values.dir}`);
   const root = fs.mkdtempSync(path.join(values.dir ?? os.tmpdir(), 'shardlog-durable-trace-'));
   try {
     const traceFile = path.join(root, 'sync-trace.txt');

@@ -13,8 +13,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { openLog, openLogManager, readLogSync, type Log } from '@shardlog/core';
+import { numberArg, toolArgs, usageExit } from './tool-args.js';
 
 const BURST = 16;
 
@@ -126,27 +126,43 @@ async function fairness(root: string): Promise<string> {
   );
 }
 
+const USAGE = `Usage: node packages/bench/dist/many-logs.js [options]
+
+Many logs in one process: the same load over 1, 10, 100 and 1,000 logs, through one log manager
+and through separate openLog calls; then the fairness of a one-thread pool. Prints Markdown tables.
+
+Options:
+  --entries N       entries in all per run (default 200000)
+  --clients C       concurrent clients (default 64)
+  --writers W       the manager's writer threads (default: cores - 1, at least 1)
+  --logs LIST       comma-separated numbers of logs (default 1,10,100,1000)
+  --max-separate N  the largest number of logs also run as separate openLog calls (default 100)
+  --dir DIR         where the logs are written (default: the OS temp dir)
+  -h, --help        this help
+`;
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      entries: { type: 'string', default: '200000' },
-      clients: { type: 'string', default: '64' },
-      writers: { type: 'string', default: String(Math.max(1, os.availableParallelism() - 1)) },
-      logs: { type: 'string', default: '1,10,100,1000' },
-      'max-separate': { type: 'string', default: '100' },
-      dir: { type: 'string' },
-      fairness: { type: 'boolean', default: true },
-    },
+  const values = toolArgs(USAGE, {
+    entries: { type: 'string' },
+    clients: { type: 'string' },
+    writers: { type: 'string' },
+    logs: { type: 'string', default: '1,10,100,1000' },
+    'max-separate': { type: 'string' },
+    dir: { type: 'string' },
+    fairness: { type: 'boolean', default: true },
   });
-  const total = Number(values.entries);
-  const clients = Number(values.clients);
-  const writers = Number(values.writers);
-  const maxSeparate = Number(values['max-separate']);
+  const total = numberArg(USAGE, values, 'entries', 200_000, { integer: true });
+  const clients = numberArg(USAGE, values, 'clients', 64, { integer: true });
+  const writers = numberArg(USAGE, values, 'writers', Math.max(1, os.availableParallelism() - 1), { integer: true });
+  const maxSeparate = numberArg(USAGE, values, 'max-separate', 100, { integer: true, min: 0 });
+  const counts = values.logs.split(',').map(Number);
+  if (counts.some((c) => !Number.isInteger(c) || c < 1)) usageExit(USAGE, `--logs must be a comma-separated list of positive integers, got ${JSON.stringify(values.logs)}`);
+  if (values.dir !== undefined && !fs.statSync(values.dir, { throwIfNoEntry: false })?.isDirectory()) usageExit(USAGE, `--dir: no such directory: ${values.dir}`);
   const base = fs.mkdtempSync(path.join(values.dir ?? os.tmpdir(), 'shardlog-many-'));
   const rows: Row[] = [];
   let fair = '';
   try {
-    for (const n of values.logs.split(',').map(Number)) {
+    for (const n of counts) {
       rows.push(await runManager(path.join(base, `m${n}`), n, total, clients, writers));
       process.stderr.write(`manager, ${n} logs: done\n`);
       if (n <= maxSeparate) {

@@ -13,11 +13,11 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { openLog, readLog } from '@shardlog/core';
 import { shipLog } from '@shardlog/ship';
+import { numberArg, toolArgs } from './tool-args.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -141,14 +141,12 @@ async function lagRun(url: string, root: string, rate: number, seconds: number):
   return { p50: q(0.5), p99: q(0.99), samples: lags.length };
 }
 
+const USAGE = 'Usage: node packages/bench/dist/ship.js [--n N (default 100000)] [--rate ENTRIES_PER_SEC (default 20000)] [--server nats://host:port]\n';
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { n: { type: 'string' }, server: { type: 'string' }, rate: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
-  if (values.help) {
-    process.stdout.write('Usage: node packages/bench/dist/ship.js [--n N (default 100000)] [--rate ENTRIES_PER_SEC (default 20000)] [--server nats://host:port]\n');
-    return;
-  }
-  const n = Number(values.n ?? 100_000);
-  const rate = Number(values.rate ?? 20_000);
+  const values = toolArgs(USAGE, { n: { type: 'string' }, server: { type: 'string' }, rate: { type: 'string' } });
+  const n = numberArg(USAGE, values, 'n', 100_000, { integer: true });
+  const rate = numberArg(USAGE, values, 'rate', 20_000, { min: 1 });
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'shardlog-bench-ship-'));
   let proc: ChildProcess | undefined;
   let url = values.server;
