@@ -7,10 +7,11 @@
  * corrupt frame and every entry after it, and reports the region skipped. Bad bytes that can only
  * hold seqs below fromSeq do not stop a reader either way.
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CorruptLogError, InvalidArgumentError, openLog, readLog, readLogSync, type Log, type LogEntry, type ReadOptions } from '@shardlog/core';
-import { flipByte, logDir, payload, records, runCli, segmentFiles, writeLog } from './helpers.js';
+import { CLI, flipByte, logDir, payload, records, runCli, segmentFiles, writeLog } from './helpers.js';
 
 type Region = Parameters<NonNullable<ReadOptions['onSkip']>>[0];
 
@@ -265,5 +266,61 @@ describe('shardlog cat on a log with a corrupt frame recovery skipped', () => {
     expect(skip.stderr.split('\n')).toEqual([expect.stringMatching(/^shardlog cat: skipped \d+ corrupt bytes: .* at offset \d+: .*checksum/), '']);
     expect(skip.stderr).toContain(`skipped ${d.bad.bytes} corrupt bytes: ${d.file} at offset ${d.bad.offset}: `);
     expect((await runCli(['cat', '--help'])).stdout).toMatch(/--skip-corrupt/);
+  });
+});
+
+/** `shardlog tail -f ARGS`, stopped (SIGTERM) once it printed seq `last`, or killed after ms; its stdout lines and stderr. */
+function tailFollowUntil(args: string[], last: number, ms: number): Promise<{ lines: string[]; stderr: string; sawLast: boolean }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [CLI, 'tail', '-f', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let sawLast = false;
+    const timer = setTimeout(() => p.kill('SIGKILL'), ms);
+    p.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (!sawLast && stdout.split('\n').some((l) => l !== '' && (JSON.parse(l) as { seq: number }).seq >= last)) {
+        sawLast = true;
+        p.kill('SIGTERM');
+      }
+    });
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('error', reject);
+    p.on('close', () => {
+      clearTimeout(timer);
+      resolve({ lines: stdout.split('\n').filter(Boolean), stderr, sawLast });
+    });
+  });
+}
+
+describe('shardlog tail --skip-corrupt', () => {
+  const asJson = (d: Damaged, seqs: number[]) => seqs.map((seq) => ({ seq, text: d.bySeq.get(seq) }));
+  const printed = (lines: string[]) => lines.map((l) => JSON.parse(l) as { seq: number; text: string }).map(({ seq, text }) => ({ seq, text }));
+
+  it('tail (the last N, or --from) prints what cat --skip-corrupt prints, and the region once on stderr', async () => {
+    const d = await damaged();
+    const region = `shardlog tail: skipped ${d.bad.bytes} corrupt bytes: ${d.file} at offset ${d.bad.offset}: `;
+    for (const args of [['--from', '1'], ['-n', '1000'], ['-n', String(d.kept.length - d.kept.indexOf(d.lost[0] - 1))]]) {
+      const r = await runCli(['tail', d.dir, '--json', '--skip-corrupt', ...args]);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+      const want = args[0] === '--from' || args[1] === '1000' ? d.kept : d.kept.slice(d.kept.indexOf(d.lost[0] - 1));
+      expect(printed(r.stdout.split('\n').filter(Boolean)), args.join(' ')).toEqual(asJson(d, want));
+      expect(r.stderr.split('\n').filter(Boolean), args.join(' ')).toEqual([expect.stringContaining(region)]);
+    }
+    // without it, the same tail stops at the damage (exit 1, naming it)
+    const plain = await runCli(['tail', d.dir, '--json', '-n', '1000']);
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toContain(`${d.file} at offset ${d.bad.offset}`);
+    expect((await runCli(['tail', '--help'])).stdout).toMatch(/--skip-corrupt/);
+  });
+
+  it('tail -f over two shards prints every other entry in seq order, the region once', async () => {
+    const d = await damaged(2);
+    const last = d.kept.at(-1)!;
+    const r = await tailFollowUntil([d.dir, '--from', '1', '--json', '--interval', '20', '--skip-corrupt'], last, 15_000);
+    expect(r.sawLast, r.stderr).toBe(true);
+    expect(printed(r.lines)).toEqual(asJson(d, d.kept));
+    expect(new Set(r.lines.map((l) => (JSON.parse(l) as { shard: number }).shard))).toEqual(new Set([0, 1]));
+    expect(r.stderr.split('\n').filter(Boolean)).toEqual([expect.stringContaining(`skipped ${d.bad.bytes} corrupt bytes: ${d.file} at offset ${d.bad.offset}: `)]);
   });
 });

@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { InvalidArgumentError, listSegments, listShardDirs } from '@shardlog/workers';
-import { readKeysOf, readShard, ShardCursor, type LogEntry, type ReadKeys } from '@shardlog/core';
+import { readKeysOf, readShard, ShardCursor, type LogEntry, type ReadKeys, type SkippedRegion } from '@shardlog/core';
 import { dirArg, intOption, requireLog, KEY_FILE_HELP, keyFileOption } from '../args.js';
 import type { Command } from '../command.js';
 
@@ -20,14 +20,14 @@ async function print(line: string): Promise<void> {
 }
 
 /** The last n entries of the log (in seq order), reading each shard's segments from the newest back. */
-export function lastEntries(dir: string, shards: number[], n: number, keys?: ReadKeys): LogEntry[] {
+export function lastEntries(dir: string, shards: number[], n: number, keys?: ReadKeys, skip?: (r: SkippedRegion) => void): LogEntry[] {
   const all: LogEntry[] = [];
   for (const s of shards) {
     const segs = listSegments(dir, s, 'framed');
     let got: LogEntry[] = [];
     for (let j = segs.length - 1; j >= 0; j--) {
       got = [];
-      for (const e of readShard(dir, s, segs[j].firstSeq, undefined, keys)) {
+      for (const e of readShard(dir, s, segs[j].firstSeq, undefined, keys, skip)) {
         got.push(e);
         if (got.length > n) got.shift();
       }
@@ -50,6 +50,7 @@ function tailOptions(args: string[]) {
       json: { type: 'boolean' },
       interval: { type: 'string' },
       'key-file': { type: 'string' },
+      'skip-corrupt': { type: 'boolean' },
     },
     allowPositionals: true,
   });
@@ -61,15 +62,26 @@ function tailOptions(args: string[]) {
   const m = requireLog(dir);
   if (m && m.format !== 'framed') throw new InvalidArgumentError(`log ${dir} is in '${m.format}' format: tail its .log files with tail(1)`);
   const keys = readKeysOf(dir, keyFileOption(values['key-file']));
-  return { dir, m, n, interval, json: values.json ?? false, follow: values.follow ?? false, from, keys };
+  return { dir, m, n, interval, json: values.json ?? false, follow: values.follow ?? false, from, keys, skip: values['skip-corrupt'] ? reportOnce() : undefined };
+}
+
+/** --skip-corrupt's report: each region skipped, once (the last entries and the cursors may both pass it), on stderr. */
+function reportOnce(): (r: SkippedRegion) => void {
+  const seen = new Set<string>();
+  return (r) => {
+    const at = `${r.file}:${r.offset}`;
+    if (seen.has(at)) return;
+    seen.add(at);
+    process.stderr.write(`shardlog tail: skipped ${r.bytes} corrupt bytes: ${r.file} at offset ${r.offset}: ${r.reason}\n`);
+  };
 }
 
 export const tailCommand: Command = {
   name: 'tail',
-  usage: 'tail DIR [-f] [-n N] [--from SEQ] [--json]',
+  usage: 'tail DIR [-f] [-n N] [--from SEQ] [--json] [--skip-corrupt]',
   summary: 'print the last entries; with -f, keep printing new ones (polls the files)',
   help: [
-    'Usage: shardlog tail DIR [-f] [-n N] [--from SEQ] [--json] [--interval MS]',
+    'Usage: shardlog tail DIR [-f] [-n N] [--from SEQ] [--json] [--interval MS] [--skip-corrupt]',
     '',
     'Print the last N entries of a framed log in sequence order; with -f, keep printing entries as',
     'they appear, until interrupted.',
@@ -83,7 +95,9 @@ export const tailCommand: Command = {
     'log.follow(), which yields only durable entries, in exact seq order.',
     '',
     'Corruption (a bad record with valid ones after it, or a missing or cut segment) ends tail',
-    'with the error (exit 1); no entry with a seq above the damage is printed before it.',
+    'with the error (exit 1); no entry with a seq above the damage is printed before it. With',
+    '--skip-corrupt it reads past it instead, as recovery and `cat --skip-corrupt` do, and says on',
+    'stderr what it skipped (file, offset, bytes, why), once per region.',
     '',
     'Options:',
     '  -f, --follow      keep printing new entries',
@@ -91,11 +105,12 @@ export const tailCommand: Command = {
     '  --from SEQ        start at this seq instead of the last N',
     '  --json            one JSON object per entry: {"seq","shard","text"} or {"seq","shard","base64"}',
     '  --interval MS     poll interval with -f (default 200)',
+    '  --skip-corrupt    read past corrupt regions, reporting each on stderr',
     KEY_FILE_HELP,
     '  -h, --help        this help',
   ].join('\n'),
   async run(args) {
-    const { dir, m, n, interval, json, follow, from, keys } = tailOptions(args);
+    const { dir, m, n, interval, json, follow, from, keys, skip } = tailOptions(args);
     const ids = new Set(listShardDirs(dir));
     for (let s = 0; s < (m?.shards ?? 0); s++) ids.add(s);
     const shards = [...ids].sort((a, b) => a - b);
@@ -104,14 +119,14 @@ export const tailCommand: Command = {
     if (from !== undefined) {
       fromSeq = from;
     } else {
-      const last = lastEntries(dir, shards, n, keys);
+      const last = lastEntries(dir, shards, n, keys, skip);
       for (const e of last) await print(format(e, json));
       if (!follow) return 0;
       fromSeq = last.length > 0 ? last[last.length - 1].seq + 1 : 0;
-      if (last.length === 0) for (const s of shards) for (const e of readShard(dir, s, 0, undefined, keys)) fromSeq = Math.max(fromSeq, e.seq + 1);
+      if (last.length === 0) for (const s of shards) for (const e of readShard(dir, s, 0, undefined, keys, skip)) fromSeq = Math.max(fromSeq, e.seq + 1);
     }
 
-    const cursors = shards.map((s) => new ShardCursor(dir, s, fromSeq, undefined, keys));
+    const cursors = shards.map((s) => new ShardCursor(dir, s, fromSeq, undefined, keys, skip));
     const stuckAt = cursors.map(() => '');
     // Hold an entry back until every shard has shown a seq at least as high (then nothing lower can
     // still come: each shard writes in seq order), or until it has waited one poll (an idle shard
