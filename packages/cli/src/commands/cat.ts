@@ -11,7 +11,9 @@ export const catCommand: Command = {
   help: [
     'Usage: shardlog cat DIR [--from SEQ] [--json] [--skip-corrupt] [--key-file F]',
     '',
-    'Print the entries of a framed log in global sequence order, one per line.',
+    'Print the entries of a framed log in global sequence order, one per line: a text entry as its',
+    'text, a binary one as base64. That output is for reading; a text entry may hold a newline or',
+    'look like base64, so a program that reads it back should use --json, which tells them apart.',
     '',
     'A corrupt record (a bad record with valid records after it, e.g. one a recovery with',
     '--skip-corrupt skipped) stops it with an error naming file and offset (exit 1), unless',
