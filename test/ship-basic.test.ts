@@ -135,3 +135,32 @@ describe('shipLog with a live multi-producer log', () => {
     expect((await streamEntries(nats.url, 'ONE')).map((e) => e.seq)).toEqual((await logRecords(dir)).map((e) => e.seq));
   });
 });
+
+describe('readJetStream with a subject prefix', () => {
+  it('a prefix the stream takes no subject of is an error naming the subjects; one it takes but holds nothing of reads nothing', async () => {
+    const nats = await startNats();
+    const dir = logDir();
+    const log = await openLog({ dir, shards: 2 });
+    const shipper = shipLog({ log, servers: nats.url, stream: 'PFX', subjectPrefix: 'app.wal', createStream: true });
+    for (let i = 0; i < 50; i++) log.append(`e${i}`);
+    await log.close();
+    await shipper.done;
+    const read = async (subjectPrefix?: string) => {
+      const seqs: number[] = [];
+      for await (const e of readJetStream({ servers: nats.url, stream: 'PFX', subjectPrefix })) seqs.push(e.seq);
+      return seqs;
+    };
+    expect(await read('app.wal')).toEqual((await logRecords(dir)).map((e) => e.seq));
+    for (const wrong of [undefined, 'app', 'app.wa', 'other']) {
+      await expect(read(wrong), String(wrong)).rejects.toMatchObject({
+        code: 'ERR_SHARDLOG_SHIP_NO_SUBJECT',
+        message: expect.stringMatching(/stream 'PFX' takes no subject '.*\.<shard>' \(its subjects: app\.wal\.>\)/),
+      });
+    }
+    // a stream that takes the subjects but holds none of them yet: nothing, no error
+    await createStream(nats.url, 'EMPTY', 'fresh');
+    const none: number[] = [];
+    for await (const e of readJetStream({ servers: nats.url, stream: 'EMPTY', subjectPrefix: 'fresh' })) none.push(e.seq);
+    expect(none).toEqual([]);
+  });
+});

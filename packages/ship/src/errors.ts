@@ -15,6 +15,8 @@ export type ShipErrorCode =
   | 'ERR_SHARDLOG_SHIP_FOREIGN'
   /** An entry (with its framing) is larger than the server's max_payload. */
   | 'ERR_SHARDLOG_SHIP_TOO_LARGE'
+  /** Reading back: the stream takes no subject `<prefix>.<shard>` (a wrong subject prefix). */
+  | 'ERR_SHARDLOG_SHIP_NO_SUBJECT'
   /** A message read back from the stream is not a valid shardlog batch. */
   | 'ERR_SHARDLOG_SHIP_BAD_MESSAGE';
 

@@ -11,6 +11,7 @@ import { LogRecord, type LogEntry } from '@shardlog/core';
 import { InvalidArgumentError } from '@shardlog/workers';
 import { decodeBatch, parseMsgId } from './batch.js';
 import { ShipError } from './errors.js';
+import { subjectMatches } from './shard-sender.js';
 import type { NatsOptions } from './nats.js';
 
 export interface ReadJetStreamOptions {
@@ -40,6 +41,12 @@ export async function shippedSubjects(jsm: JetStreamManager, stream: string, pre
   } catch (e) {
     if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound) throw new ShipError('ERR_SHARDLOG_SHIP_NO_STREAM', `stream '${stream}' does not exist on the server`, { cause: e });
     throw e;
+  }
+  // A stream whose subjects can take no `<prefix>.<shard>` was not shipped to with this prefix:
+  // say so, rather than read nothing (a mirror or sourced stream has no subjects of its own: not judged)
+  const takes = info.config.subjects ?? [];
+  if (takes.length > 0 && !takes.some((p) => subjectMatches(p, `${prefix}.0`) || (p.startsWith(`${prefix}.`) && /^\d+$/.test(p.slice(prefix.length + 1))))) {
+    throw new ShipError('ERR_SHARDLOG_SHIP_NO_SUBJECT', `stream '${stream}' takes no subject '${prefix}.<shard>' (its subjects: ${takes.join(', ')}): is the subject prefix '${prefix}' the one the log was shipped with?`);
   }
   const out = new Map<number, number>();
   for (const subj of Object.keys(info.state.subjects ?? {})) {
