@@ -16,7 +16,7 @@ describe('log manager', () => {
     const root = path.join(parent, 'root');
     fs.mkdirSync(root);
     const m = await openLogManager({ root, writers: 1 });
-    const bad = ['', '.', '..', '.hidden', 'a/b', 'a\\b', '../x', 'x..y', 'a\0b', 'tab\there', 'c1\u0085', 'csi\u009b[2J', ' pad', 'x'.repeat(201), 'é'.repeat(101), 42 as unknown as string];
+    const bad = ['', '.', '..', '.hidden', 'a/b', 'a\\b', '../x', 'x..y', 'a\0b', 'tab\there', 'c1\u0085', 'csi\u009b[2J', ' pad', 'x'.repeat(201), 'é'.repeat(101), 'lone\ud800', 'lone\udc00x', 'cafe\u0301', 42 as unknown as string];
     for (const name of bad) {
       const err = await m.log(name).catch((e: unknown) => e); // rejects, never throws
       expect(err, JSON.stringify(name)).toBeInstanceOf(InvalidArgumentError);
@@ -28,8 +28,11 @@ describe('log manager', () => {
     // the longest allowed name works
     const log = await m.log('n'.repeat(200));
     await log.durable(log.append('ok'));
+    // and so do names in NFC with characters outside the BMP
+    const nfc = await m.log('caf\u00e9-\u{1F600}');
+    await nfc.durable(nfc.append('ok'));
     await m.close();
-    expect(m.list()).toEqual(['n'.repeat(200)]);
+    expect(m.list()).toEqual(['caf\u00e9-\u{1F600}', 'n'.repeat(200)]);
   });
 
   it('opens a log once, reuses it, and leaves ordinary log directories that openLog reads', async () => {

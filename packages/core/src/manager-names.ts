@@ -21,6 +21,11 @@ function nameProblem(name: unknown): string | undefined {
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return 'must not contain NUL or control characters';
   if (name.trim() !== name) return 'must not start or end with white space';
+  // a lone surrogate would be written to the file system as U+FFFD: two names, one directory
+  if (!name.isWellFormed()) return 'must be well-formed Unicode (it holds a lone surrogate)';
+  // 'é' as one code point or as e + U+0301 looks the same but would be two logs (and one directory on
+  // a file system that normalises names): one spelling only
+  if (name.normalize('NFC') !== name) return "must be in Unicode normalization form C (use name.normalize('NFC'))";
   return undefined;
 }
 
