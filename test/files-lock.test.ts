@@ -224,4 +224,31 @@ describe('one writer per log', () => {
       process.chdir(cwd);
     }
   });
+
+  it('a holder killed but not yet reaped by its parent (a zombie) holds nothing: its lock is taken over at once', async () => {
+    const dir = logDir();
+    // a shell that starts the holder and then becomes `sleep`, which never reaps it
+    const sh = spawn('sh', ['-c', `"${process.execPath}" "${path.join(FIXTURES, 'lock-holder.mjs')}" "${dir}" & exec sleep 60`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const pid = await new Promise<number>((resolve, reject) => {
+        let out = '';
+        sh.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /^open (\d+)$/m.exec(out);
+          if (m) resolve(Number(m[1]));
+        });
+        sh.on('exit', () => reject(new Error(`the holder did not open: ${out}`)));
+      });
+      await expect(openLog({ dir })).rejects.toBeInstanceOf(LogLockedError); // alive: refused
+      process.kill(pid, 'SIGKILL');
+      const state = () => fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0];
+      for (let i = 0; i < 200 && state() !== 'Z'; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(state()).toBe('Z'); // killed, still not reaped
+      const log = await openLog({ dir });
+      await log.durable(log.append('after the zombie'));
+      await log.close();
+    } finally {
+      sh.kill('SIGKILL');
+    }
+  });
 });

@@ -56,8 +56,8 @@ function alive(pid: number): boolean {
 }
 
 /**
- * The start time of process `pid`: a string, null if no such process runs, undefined if it cannot
- * be told (no /proc, or /proc hides that process).
+ * The start time of process `pid`: a string, null if no such process runs (or it is a zombie),
+ * undefined if it cannot be told (no /proc, or /proc hides that process).
  */
 export function processStartTime(pid: number): string | null | undefined {
   let stat: string;
@@ -69,10 +69,24 @@ export function processStartTime(pid: number): string | null | undefined {
   }
   // "pid (comm) state ppid ...": comm may hold spaces and parentheses; fields resume after the last ')'
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // a zombie (Z: killed, not yet reaped by its parent) or a dying process (X) runs no more code and
+  // has closed its files: it holds nothing, though its pid is still taken. (Not a group leader that
+  // is a zombie while other threads of it run: Threads above 1.)
+  if ((fields[0] === 'Z' || fields[0] === 'X') && threadCount(pid) <= 1) return null;
   const ticks = fields[22 - 3];
   if (!ticks || !/^\d+$/.test(ticks)) return undefined;
   const boot = readBootId();
   return boot ? `${boot}/${ticks}` : ticks;
+}
+
+/** Threads of process `pid` (/proc/PID/status), 0 if it cannot be read. */
+function threadCount(pid: number): number {
+  try {
+    const m = /^Threads:\s*(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
 }
 
 let ownStart: string | null | undefined;
