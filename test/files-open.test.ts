@@ -3,7 +3,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError, LogFormatError, LogLockedError, LogOpenError, openLog, openLogSync, readLogSync, rebuildManifest, ShardlogError, WriterStartError } from '@shardlog/core';
+import { CorruptLogError, InvalidArgumentError, LogFormatError, LogLockedError, LogOpenError, openLog, openLogManager, openLogSync, readLogSync, rebuildManifest, ShardlogError, verifyLog, WriterStartError } from '@shardlog/core';
 import { logDir, segmentFiles, tmpDir } from './helpers.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -207,6 +207,14 @@ describe('a path that cannot hold a log', () => {
     expect(fs.readFileSync(file, 'utf8')).toBe('not a log');
   });
 
+  it('a path under /proc, where mkdir says ENOENT under a parent that exists: LogOpenError, never a hang', async () => {
+    const where = `/proc/shardlog-test-${process.pid}`;
+    for (const dir of [where, path.join(where, 'deeper')]) {
+      const e = await Promise.race([openError({ dir }), new Promise((r) => setTimeout(() => r('still waiting after 5 s'), 5000))]);
+      expectOpenError(e, where, ['ENOENT']);
+    }
+  });
+
   it('a read-only file system: LogOpenError (EROFS), for a new log and for an existing one', async () => {
     if (process.getuid?.() !== 0) throw new Error('this test mounts a small read-only tmpfs, which needs root: run it as root');
     const mnt = tmpDir();
@@ -329,3 +337,62 @@ describe('opening an existing log', () => {
     expect(segmentFiles(dir).map((f) => fs.readFileSync(f, 'utf8'))).toEqual(before);
   });
 });
+
+describe('a missing shard directory', () => {
+  it('in a log with entries: open, readLog and verifyLog say so (its seqs must not be given out again); created empty, the log opens', async () => {
+    const dir = logDir();
+    const log = await openLog({ dir, shards: 2 });
+    for (let i = 0; i < 10; i++) log.append(`e${i}`);
+    await log.close();
+    const gone = path.join(dir, '001');
+    const lost = [...readLogSync({ dir, shards: [1] })].map((e) => e.seq);
+    expect(lost.at(-1)).toBe(10); // it held the highest seq
+    fs.rmSync(gone, { recursive: true });
+    for (const open of [() => openLog({ dir }), async () => openLogSync({ dir }), () => openLog({ dir, skipCorrupt: true })]) {
+      const err = await open().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(CorruptLogError);
+      expect(err).toMatchObject({ code: 'ERR_SHARDLOG_CORRUPT', file: gone, offset: 0, message: expect.stringMatching(/the shard directory is missing .*2 shards.*create it empty \(mkdir /) });
+      expect(fs.existsSync(gone)).toBe(false); // not made again behind the user's back
+    }
+    expect(() => [...readLogSync({ dir })]).toThrow(expect.objectContaining({ code: 'ERR_SHARDLOG_CORRUPT', file: gone }) as Error);
+    const regions: unknown[] = [];
+    expect([...readLogSync({ dir, skipCorrupt: true, onSkip: (r) => regions.push(r) })].map((e) => e.seq)).toEqual([1, 3, 5, 7, 9]);
+    expect(regions).toEqual([{ shard: 1, file: gone, offset: 0, bytes: 0, reason: 'the shard directory is missing' }]);
+    expect([...readLogSync({ dir, shards: [0] })].length).toBe(5); // shard 0 alone is whole
+    const report = await verifyLog({ dir });
+    expect(report.ok).toBe(false);
+    expect(report.errors).toEqual([{ file: gone, shard: 1, offset: 0, reason: expect.stringMatching(/shard directory is missing/) }]);
+    // the way out the message names: an empty directory, and the log goes on without those entries
+    fs.mkdirSync(gone);
+    const again = await openLog({ dir });
+    await again.durable(again.append('after'));
+    await again.close();
+    expect([...readLogSync({ dir })].map((e) => e.text())).toEqual(['e0', 'e2', 'e4', 'e6', 'e8', 'after']);
+  });
+
+  it('in a log without entries (a crash right after its manifest was written): made at open', async () => {
+    const dir = logDir();
+    await (await openLog({ dir, shards: 3 })).close();
+    for (const s of ['000', '002']) fs.rmSync(path.join(dir, s), { recursive: true });
+    const log = await openLog({ dir });
+    for (let i = 0; i < 3; i++) log.append(`e${i}`);
+    await log.close();
+    expect([...readLogSync({ dir })].map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect((await verifyLog({ dir })).ok).toBe(true);
+  });
+});
+
+describe('other paths that are not directories', () => {
+  it('verifyLog on a file, and a log manager whose root is a file: LogOpenError, no thread left running', async () => {
+    const file = path.join(tmpDir(), 'plain-file');
+    fs.writeFileSync(file, 'x');
+    await expect(verifyLog({ dir: file })).rejects.toMatchObject({ code: 'ERR_SHARDLOG_OPEN', message: expect.stringMatching(/not a directory/) });
+    for (const root of [file, path.join(file, 'below')]) {
+      await expect(openLogManager({ root, writers: 1 })).rejects.toBeInstanceOf(LogOpenError);
+    }
+  });
+});
+

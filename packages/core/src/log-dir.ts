@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fsyncDir, LogOpenError, mkdirDurable, shardDirName, ShardlogError } from '@shardlog/workers';
+import { CorruptLogError, fsyncDir, LogOpenError, mkdirDurable, shardDirName, ShardlogError } from '@shardlog/workers';
 
 /** Create `dir` if needed (durably) and return its real absolute path. */
 export function prepareLogDir(dir: string): string {
@@ -26,6 +26,43 @@ export function createShardDirs(dir: string, shards: number): void {
     if (fs.mkdirSync(path.join(dir, shardDirName(s)), { recursive: true }) !== undefined) created = true;
   }
   if (created) fsyncDir(dir);
+}
+
+/**
+ * The shards below `shards` whose directory is missing while another shard's directory holds a
+ * segment: a directory deleted from a log that has entries. (A new log's shard directories are made
+ * right after its manifest; a crash in between leaves some missing but no segment anywhere: that
+ * log is sound and empty, and its directories are made at open.) Its entries are lost and, the log
+ * not knowing the highest seq they held, their seqs could be given out again.
+ */
+export function missingShardDirs(dir: string, shards: number): number[] {
+  const missing: number[] = [];
+  let entries = false;
+  for (let s = 0; s < shards; s++) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(path.join(dir, shardDirName(s)));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      missing.push(s);
+      continue;
+    }
+    entries ||= names.some((n) => SEGMENT_FILE.test(n));
+  }
+  return entries ? missing : [];
+}
+
+const SEGMENT_FILE = /^\d{20}\.(wal|log)$/;
+
+/** The error for missingShardDirs' first shard. */
+export function missingShardError(dir: string, shards: number, missing: number[]): CorruptLogError {
+  const d = path.join(dir, shardDirName(missing[0]));
+  return new CorruptLogError(
+    d,
+    0,
+    `the shard directory is missing (the log has ${shards} shards${missing.length > 1 ? `; ${missing.length} directories are missing` : ''}, and entries in the others): ` +
+      `its entries are lost, and the seqs they held could be given out again. Restore it; or, to go on without its entries, create it empty (mkdir ${d})`,
+  );
 }
 
 /** A system error met while opening (EROFS, EACCES, ENOTDIR, EEXIST...) as a LogOpenError; anything else as is. */

@@ -16,6 +16,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InvalidArgumentError, LogClosedError, MANIFEST_FILE, mkdirDurable, TooManyLogsError, WriterStartError } from '@shardlog/workers';
 import { acquireLock } from './lock.js';
+import { asOpenError } from './log-dir.js';
 import { openLogWith, type Log, type LogStats } from './log.js';
 import { defaultMaxOpenLogs, defaultWriters } from './manager-limits.js';
 import { checkLogName, listLogNames, logDirOf } from './manager-names.js';
@@ -112,8 +113,13 @@ export class LogManager {
     const w = writers ?? defaultWriters();
     this.maxOpenLogs = maxOpenLogs ?? defaultMaxOpenLogs(this.defaults.shards ?? 1, w);
     this.onLimit = onLimit ?? 'evict';
+    try {
+      mkdirDurable(this.root);
+      if (!fs.statSync(this.root).isDirectory()) throw Object.assign(new Error(`ENOTDIR: not a directory, '${this.root}'`), { code: 'ENOTDIR' });
+    } catch (e) {
+      throw asOpenError(e, this.root); // before any thread starts
+    }
     this.pool = new WriterPool(w, turnBytes ?? 256 * 1024);
-    mkdirDurable(this.root);
     if (idleCloseMs !== undefined) {
       this.sweep = setInterval(() => this.closeIdle(idleCloseMs), Math.max(10, Math.floor(idleCloseMs / 2)));
       this.sweep.unref();

@@ -23,7 +23,7 @@ import {
   type Manifest,
 } from '@shardlog/workers';
 import { acquireLock } from './lock.js';
-import { asOpenError, createShardDirs } from './log-dir.js';
+import { asOpenError, createShardDirs, missingShardDirs, missingShardError } from './log-dir.js';
 import { defaultShards } from './options.js';
 
 const SEGMENT_NAME = /^\d{20}\.(wal|log)$/;
@@ -58,6 +58,8 @@ export function manifestAtOpen(dir: string, format: Format, shardsOption: number
   if (shardsOption !== undefined && shardsOption !== m.shards) {
     throw new InvalidArgumentError(`log ${dir} was created with ${m.shards} shards, opened with shards: ${shardsOption}`);
   }
+  const missing = missingShardDirs(dir, m.shards);
+  if (missing.length > 0) throw missingShardError(dir, m.shards, missing);
   if (m.id) return m as Manifest & { id: string };
   const upgraded = { ...m, id: randomUUID() };
   try {

@@ -16,6 +16,7 @@
  * is the gapless tail.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import {
   chainBreak,
   CorruptLogError,
@@ -26,6 +27,7 @@ import {
   readManifest,
   resolveEncryption,
   SegmentScanner,
+  shardDirName,
   TYPE_UTF8,
   type EncryptionOptions,
   type KeyRing,
@@ -33,6 +35,7 @@ import {
   type ScanVerdict,
   type SegmentRef,
 } from '@shardlog/workers';
+import { missingShardDirs, missingShardError } from './log-dir.js';
 
 export interface LogEntry {
   seq: number;
@@ -200,6 +203,13 @@ export function* readLogSync(options: ReadOptions): Generator<LogEntry> {
   const manifest = logManifest(options.dir);
   if (manifest && manifest.format !== 'framed') throw new InvalidArgumentError(`log ${options.dir} is in '${manifest.format}' format: read its .log files as text`);
   const shardIds = checkShards(options.shards, options.dir, manifest);
+  // a shard directory deleted from a log with entries: corruption (what it held is gone), as a missing segment
+  const missing = manifest ? missingShardDirs(options.dir, manifest.shards).filter((s) => options.shards === undefined || shardIds.includes(s)) : [];
+  if (missing.length > 0) {
+    const err = missingShardError(options.dir, manifest!.shards, missing);
+    if (!skip) throw err;
+    for (const s of missing) skip({ shard: s, file: path.join(options.dir, shardDirName(s)), offset: 0, bytes: 0, reason: 'the shard directory is missing' });
+  }
   const keys = readKeysOf(options.dir, options.encryption);
   const its = shardIds.map((s) => readShard(options.dir, s, fromSeq, chunkBytes, keys, skip));
   try {

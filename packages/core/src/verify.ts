@@ -5,15 +5,18 @@
  * during the run is counted in `removed`, not an error). See docs/FORMAT.md for the rules.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import {
   checkChain,
   CorruptLogError,
   InvalidArgumentError,
   LogFormatError,
+  LogOpenError,
   listSegments,
   readSegmentHeader,
   listShardDirs,
   readManifest,
+  shardDirName,
   verifySegments,
   type SegmentCheck,
   type SegmentTask,
@@ -21,6 +24,7 @@ import {
   KeyError,
   zeroKeyRing,
 } from '@shardlog/workers';
+import { missingShardDirs } from './log-dir.js';
 import { readKeysOf, type ReadKeys } from './reader.js';
 
 export interface VerifyOptions {
@@ -81,6 +85,7 @@ export async function verifyLog(options: VerifyOptions): Promise<VerifyReport> {
     throw new InvalidArgumentError(`threads must be a non-negative integer, got ${String(options.threads)}`);
   }
   if (!fs.existsSync(dir)) throw new InvalidArgumentError(`no log at ${dir}`);
+  if (!fs.statSync(dir).isDirectory()) throw new LogOpenError(dir, 'not a directory');
   const manifest = readManifest(dir);
   if (manifest && manifest.format !== 'framed') throw new InvalidArgumentError(`log ${dir} is in '${manifest.format}' format, which has no checksums to verify`);
   const keys = readKeysOf(dir, options.encryption);
@@ -117,6 +122,10 @@ export async function verifyLog(options: VerifyOptions): Promise<VerifyReport> {
     if (f.maxSeq > report.lastSeq) report.lastSeq = f.maxSeq;
     for (const e of f.errors) report.errors.push({ file: f.file, shard: f.shard, offset: e.offset, reason: e.reason });
     if (f.torn) report.torn.push({ file: f.file, shard: f.shard, ...f.torn });
+  }
+  // a shard directory deleted from a log with entries: what it held is gone
+  if (manifest) {
+    for (const s of missingShardDirs(dir, manifest.shards)) report.errors.push({ file: path.join(dir, shardDirName(s)), shard: s, offset: 0, reason: 'the shard directory is missing: its entries are lost' });
   }
   report.ok = report.errors.length === 0;
   return report;

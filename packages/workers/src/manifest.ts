@@ -105,27 +105,24 @@ export function fsyncDir(dir: string): void {
 
 /**
  * mkdir -p that makes what it creates durable: each directory it created is fsynced into its
- * parent. Returns whether anything was created.
+ * parent. Returns whether anything was created. Written out (not mkdirSync's `recursive`): that
+ * reports ENOENT for what is really EROFS or EACCES, and loops forever where mkdir says ENOENT
+ * under a parent that exists (/proc); one mkdir per missing directory throws the real error.
  */
 export function mkdirDurable(dir: string): boolean {
-  let first: string | undefined;
-  try {
-    first = fs.mkdirSync(dir, { recursive: true });
-  } catch (e) {
-    // a recursive mkdir reports ENOENT for what is really EROFS or EACCES: make the first missing directory alone, for the real error
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    let missing = path.resolve(dir);
-    while (!fs.existsSync(path.dirname(missing)) && path.dirname(missing) !== missing) missing = path.dirname(missing);
-    fs.mkdirSync(missing); // throws the real error; if it works after all (a race), go on from there
-    fsyncDir(path.dirname(missing));
-    mkdirDurable(dir);
-    return true;
+  const missing: string[] = [];
+  for (let d = path.resolve(dir); !fs.existsSync(d); d = path.dirname(d)) {
+    missing.push(d);
+    if (path.dirname(d) === d) break;
   }
-  if (first === undefined) return false;
-  // every directory from `first` down to `dir` is new: its entry lives in its parent
-  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
-    fsyncDir(path.dirname(d));
-    if (d === path.resolve(first) || path.dirname(d) === d) break;
+  for (let i = missing.length - 1; i >= 0; i--) {
+    try {
+      fs.mkdirSync(missing[i]);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST' && fs.statSync(missing[i]).isDirectory()) continue; // made meanwhile (a race)
+      throw e;
+    }
+    fsyncDir(path.dirname(missing[i]));
   }
-  return true;
+  return missing.length > 0;
 }
