@@ -98,6 +98,23 @@ describe('createLogWritable', () => {
     await log.close();
   });
 
+  it('a chunk that cannot be serialized (a cycle, a BigInt, a serialize that throws) fails the pipeline with InvalidArgumentError; what came before is in the log', async () => {
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    for (const [bad, opts, why] of [
+      [cyclic, {}, /circular/i],
+      [{ n: 10n }, {}, /BigInt/],
+      [{ ok: true }, { serialize: () => { throw new RangeError('no way'); } }, /no way/],
+    ] as const) {
+      const dir = logDir();
+      const log = await openLog({ dir, shards: 1 });
+      const err = await pipeline(Readable.from([{ first: 1 }, bad], { objectMode: true }), createLogWritable(log, opts)).then(() => undefined, (e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ERR_SHARDLOG_INVALID_ARGUMENT', message: expect.stringMatching(why) });
+      await log.close();
+      expect(texts(dir)).toEqual(Object.keys(opts).length ? [] : ['{"first":1}']);
+    }
+  });
+
   it('a failed log fails the pipeline with ERR_SHARDLOG_SHARD_FAILED', async () => {
     const log = await openLog({ dir: logDir(), shards: 1, testFaults: { writeFailAt: 1 } });
     await expect(pipeline(Readable.from(['a', 'b', 'c']), createLogWritable(log))).rejects.toMatchObject({ code: 'ERR_SHARDLOG_SHARD_FAILED' });

@@ -13,7 +13,7 @@
  * event, the end of pipeline()) waits until everything appended through the stream is durable.
  */
 import { Writable } from 'node:stream';
-import { EntryTooLargeError, InvalidArgumentError } from '@shardlog/workers';
+import { EntryTooLargeError, InvalidArgumentError, ShardlogError } from '@shardlog/workers';
 import type { LogStats } from '../log.js';
 import { appendInPieces, describe, type Entry, type Producer } from '../producer.js';
 
@@ -60,7 +60,14 @@ class LogWritable extends Writable {
 
   private toEntry(chunk: unknown): Entry {
     if (typeof chunk === 'string' || chunk instanceof Uint8Array) return chunk;
-    const e = this.serialize(chunk);
+    let e: unknown;
+    try {
+      e = this.serialize(chunk);
+    } catch (err) {
+      // JSON.stringify of a cycle or a BigInt, or a custom serialize that threw: the chunk, not the stream's fault
+      if (err instanceof ShardlogError) throw err;
+      throw new InvalidArgumentError(`cannot serialize a chunk (${describe(chunk)}): ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    }
     if (typeof e !== 'string' && !(e instanceof Uint8Array)) throw new InvalidArgumentError(`serialize must return a string or a Uint8Array, got ${describe(e)}`);
     return e;
   }
