@@ -73,6 +73,47 @@ describe('rekeyLog', () => {
     }
   });
 
+  it('a log that had no encryption: plain segments are left (counted in plain) unless encryptPlain, which encrypts them all; crash-safe too', async () => {
+    const plainLog = async (): Promise<string> => {
+      const dir = logDir();
+      await append(dir, undefined as unknown as EncryptionOptions, 0, 50); // before encryption
+      await append(dir, { keys: { k1 }, keyId: 'k1' }, 50, 30); // encryption turned on
+      return dir;
+    };
+    const holdsPlaintext = (dir: string) => segmentFiles(dir).filter((f) => fs.readFileSync(f).includes('entry 1 y'));
+    const dir = await plainLog();
+    const segs = segmentFiles(dir).length;
+    const plainSegs = holdsPlaintext(dir).length;
+    expect(plainSegs).toBeGreaterThan(0);
+    const left = await rekeyLog({ dir, keys: { k1 }, keyId: 'k1' });
+    expect(left).toMatchObject({ rewritten: [], plain: expect.any(Number) as number, unchanged: segs });
+    expect(left.plain).toBeGreaterThanOrEqual(plainSegs);
+    expect(holdsPlaintext(dir).length).toBe(plainSegs);
+    const all = await rekeyLog({ dir, keys: { k1 }, keyId: 'k1', encryptPlain: true });
+    expect(all.rewritten.length).toBe(left.plain);
+    expect(all.plain).toBe(0);
+    expect(holdsPlaintext(dir)).toEqual([]);
+    expect(segmentFiles(dir).every((f) => fs.readFileSync(f).subarray(0, 4096).toString('latin1').includes('entry') === false)).toBe(true);
+    expect(new Set(keyIds(dir))).toEqual(new Set(['k1']));
+    expect(texts(dir, { keys: { k1 } })).toEqual(expected(80));
+    expect(() => [...readLogSync({ dir })]).toThrow(KeyError); // nothing readable without the key now
+    await append(dir, { keys: { k1 }, keyId: 'k1' }, 80, 5); // and the log goes on
+    expect(texts(dir, { keys: { k1 } })).toEqual(expected(85));
+    // a failure after any step leaves every entry readable
+    const src = await plainLog();
+    const steps = (await rekeyLog({ dir: src, keys: { k1 }, keyId: 'k1' })).plain * 5; // five steps per segment rewritten
+    for (let k = 1; k <= steps; k += 2) {
+      const d = path.join(tmpDir(), 'log');
+      copyDir(src, d);
+      await expect(rekeyLog({ dir: d, keys: { k1 }, keyId: 'k1', encryptPlain: true, testFailAfterSteps: k })).rejects.toThrow(/rekey test fault/);
+      expect(texts(d, { keys: { k1 } }), `after step ${k}`).toEqual(expected(80));
+      await rekeyLog({ dir: d, keys: { k1 }, keyId: 'k1', encryptPlain: true });
+      expect(holdsPlaintext(d)).toEqual([]);
+      expect(texts(d, { keys: { k1 } })).toEqual(expected(80));
+    }
+    await expect(rekeyLog({ dir, keys: { k1 }, keyId: 'k1', encryptPlain: 'yes' as unknown as boolean })).rejects.toMatchObject({ code: 'ERR_SHARDLOG_INVALID_ARGUMENT' });
+  });
+
   it('shardlog rekey DIR --key-file F --key-id ID', async () => {
     const dir = await k1Log();
     const kf = path.join(tmpDir(), 'keys.json');

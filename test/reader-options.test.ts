@@ -97,6 +97,10 @@ describe('readLog options', () => {
     const missing = await attempt({ dir: path.join(tmpDir(), 'nothing') });
     expect(missing).toBeInstanceOf(InvalidArgumentError);
     expect((missing as Error).message).toMatch(/no log at/);
+    // a directory that holds no log (a mistyped path) is "no log" too, not an empty read
+    const empty = tmpDir();
+    fs.writeFileSync(path.join(empty, 'notes.txt'), 'x');
+    expect(await attempt({ dir: empty })).toMatchObject({ code: 'ERR_SHARDLOG_INVALID_ARGUMENT', message: expect.stringMatching(/no log at .*no shardlog\.json, no shard directories/) });
   });
 
   it('options that are not an object, or lack dir, are an InvalidArgumentError', async () => {

@@ -202,6 +202,8 @@ export function* readLogSync(options: ReadOptions): Generator<LogEntry> {
   const { fromSeq, chunkBytes, skip } = checkReadOptions(options);
   const manifest = logManifest(options.dir);
   if (manifest && manifest.format !== 'framed') throw new InvalidArgumentError(`log ${options.dir} is in '${manifest.format}' format: read its .log files as text`);
+  // a directory with neither a manifest nor a shard directory is not a log (a mistyped path): say so, as verifyLog does
+  if (!manifest && listShardDirs(options.dir).length === 0) throw new InvalidArgumentError(`no log at ${options.dir} (no shardlog.json, no shard directories)`);
   const shardIds = checkShards(options.shards, options.dir, manifest);
   // a shard directory deleted from a log with entries: corruption (what it held is gone), as a missing segment
   const missing = manifest ? missingShardDirs(options.dir, manifest.shards).filter((s) => options.shards === undefined || shardIds.includes(s)) : [];

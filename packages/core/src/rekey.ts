@@ -1,6 +1,6 @@
 /**
- * rekeyLog: rewrite a closed log's encrypted segments under a new key, one segment at a time and
- * crash-safely: the new file is written beside the old one, fdatasynced, read back and checked with
+ * rekeyLog: rewrite a closed log's encrypted segments under a new key (with encryptPlain, its plain
+ * segments too, which encrypts a log that had none), one segment at a time and crash-safely: the new file is written beside the old one, fdatasynced, read back and checked with
  * the new key, renamed over the old name, and the directory fsynced. At every instant the name
  * holds either the old segment (readable with the old key) or the whole new one (with the new key).
  * The log's lock is held throughout, so no writer appends meanwhile.
@@ -50,6 +50,11 @@ import { acquireLock } from './lock.js';
 
 export interface RekeyOptions extends EncryptionOptions {
   dir: string;
+  /**
+   * Also encrypt the segments that are not encrypted (written before the log had `encryption`), under
+   * keys[keyId], the same crash-safe way. Default false: they are left as they are, and counted in `plain`.
+   */
+  encryptPlain?: boolean;
   /** @internal Tests: throw after this many steps (each segment: write, sync, check, rename, dir sync). */
   testFailAfterSteps?: number;
 }
@@ -57,8 +62,10 @@ export interface RekeyOptions extends EncryptionOptions {
 export interface RekeyResult {
   /** Segments rewritten under the new key. */
   rewritten: string[];
-  /** Segments already under the new key (or not encrypted: left alone). */
+  /** Segments already under the new key, or not encrypted and left alone (those are counted in `plain` too). */
   unchanged: number;
+  /** Segments not encrypted, left as they are (without encryptPlain): they hold plaintext. */
+  plain: number;
   /** Last segments with a torn tail, left for recovery (open the log, or `shardlog recover`, then rekey again). */
   skipped: string[];
 }
@@ -71,18 +78,20 @@ const FRAME_BODY_BYTES = 1 << 20;
 export async function rekeyLog(options: RekeyOptions): Promise<RekeyResult> {
   if (!options || typeof options.dir !== 'string') throw new InvalidArgumentError('rekeyLog takes { dir, keys, keyId }');
   const { dir, testFailAfterSteps } = options;
+  if (options.encryptPlain !== undefined && typeof options.encryptPlain !== 'boolean') throw new InvalidArgumentError(`encryptPlain must be a boolean, got ${JSON.stringify(options.encryptPlain) ?? String(options.encryptPlain)}`);
+  const encryptPlain = options.encryptPlain === true;
   const ring = resolveEncryption({ keys: options.keys, keyId: options.keyId }, true, 'rekeyLog');
   const release = acquireLock(dir);
   try {
     const m = readManifest(dir);
     if (!m?.id) throw new InvalidArgumentError(`no log with an id at ${dir} (no shardlog.json, or one without "id")`);
     if (m.format !== 'framed') throw new InvalidArgumentError(`log ${dir} is in '${m.format}' format: only framed logs are encrypted`);
-    const res: RekeyResult = { rewritten: [], unchanged: 0, skipped: [] };
+    const res: RekeyResult = { rewritten: [], unchanged: 0, plain: 0, skipped: [] };
     const steps = { n: 0, failAfter: testFailAfterSteps };
     for (const shard of listShardDirs(dir)) {
       removeLeftovers(path.join(dir, shardDirName(shard)));
       const segs = listSegments(dir, shard, 'framed');
-      segs.forEach((seg, i) => rekeySegment(seg, i === segs.length - 1, ring, m.id!, res, steps));
+      segs.forEach((seg, i) => rekeySegment(seg, i === segs.length - 1, ring, m.id!, res, steps, encryptPlain));
     }
     return res;
   } finally {
@@ -139,11 +148,13 @@ function readRecords(seg: SegmentRef, ring: KeyRing, logId: string, last: boolea
   }
 }
 
-function rekeySegment(seg: SegmentRef, last: boolean, ring: KeyRing, logId: string, res: RekeyResult, steps: Steps): void {
+function rekeySegment(seg: SegmentRef, last: boolean, ring: KeyRing, logId: string, res: RekeyResult, steps: Steps, encryptPlain: boolean): void {
   const probe = new SegmentScanner(seg, { last, payloads: false });
   const h = probe.header;
   probe.close();
-  if (!h || h.version !== 2 || !((h.flags ?? 0) & SEGMENT_FLAG_ENCRYPTED) || h.keyId === ring.keyId) {
+  const encrypted = h !== undefined && h.version === 2 && ((h.flags ?? 0) & SEGMENT_FLAG_ENCRYPTED) !== 0;
+  if (h && !encrypted && !encryptPlain) res.plain++;
+  if (!h || (encrypted ? h.keyId === ring.keyId : !encryptPlain)) {
     res.unchanged++;
     return;
   }
