@@ -1,9 +1,13 @@
 /**
- * The bench package's standalone tools (ab-append, encryption, many-logs, durable-trace, ship): --help
- * prints the usage and exits 0 without running anything; an unknown option, a missing or bad value
- * prints one line saying what is wrong and the usage, exits 2, and never shows a stack trace.
+ * The bench package's standalone tools (ab-append, encryption, many-logs, durable-trace, ship,
+ * encoders, producers, profile-summary): --help prints the usage and exits 0 without running
+ * anything; an unknown option, a missing or bad value prints one line saying what is wrong and the
+ * usage, exits 2, and never shows a stack trace. The harness's --render of a file that is missing or
+ * not a saved report: one line, exit 2.
  */
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -15,7 +19,7 @@ function run(tool: string, args: string[]): { code: number | null; stdout: strin
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-const TOOLS = ['ab-append', 'encryption', 'many-logs', 'durable-trace', 'ship'];
+const TOOLS = ['ab-append', 'encryption', 'many-logs', 'durable-trace', 'ship', 'encoders', 'producers', 'profile-summary'];
 
 describe('bench tools', () => {
   it.each(TOOLS)('%s --help prints its usage and exits 0', (tool) => {
@@ -41,6 +45,18 @@ describe('bench tools', () => {
     ['durable-trace', ['--seconds'], /argument missing/],
     ['ship', ['--rate', 'fast'], /--rate must be a number of at least 1, got "fast"/],
     ['ship', ['extra'], /Unexpected argument 'extra'|positional/i],
+    ['ship', ['--server', 'bogus'], /--server: 'bogus' is not a server address/],
+    ['ship', ['--n', '-5'], /--n must be an integer of at least 1, got "-5"/],
+    ['encoders', ['--bogus'], /Unknown option '--bogus'/],
+    ['encoders', ['nope'], /unknown strategy "nope": the strategies are utf8Write3x,/],
+    ['producers', ['--bogus'], /Unknown option '--bogus'/],
+    ['producers', ['--n', '1.5'], /--n must be an integer of at least 1, got "1.5"/],
+    ['producers', ['--producers', '-1'], /--producers must be an integer of at least 1, got "-1"/],
+    ['producers', ['--shape', 'json1k'], /--shape must be one of ascii, utf8, binary/],
+    ['profile-summary', [], /no FILE.cpuprofile given/],
+    ['profile-summary', ['--bogus'], /Unknown option '--bogus'/],
+    ['profile-summary', ['no-such.cpuprofile'], /no-such\.cpuprofile: ENOENT/],
+    ['profile-summary', ['x.cpuprofile', '--top', 'abc'], /--top must be an integer/],
   ];
   it.each(bad)('%s %j: a clear line and the usage, exit 2', (tool, args, message) => {
     const r = run(tool, args);
@@ -49,5 +65,37 @@ describe('bench tools', () => {
     expect(r.stderr).toContain(`Usage: node packages/bench/dist/${tool}.js`);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
     expect(r.stdout).toBe('');
+  });
+
+  it('producers --help exits 0 at once, without running the benchmark', () => {
+    const t0 = Date.now();
+    const r = run('producers', ['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: node packages\/bench\/dist\/producers\.js/);
+    expect(r.stdout).not.toMatch(/mPerS/);
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  it('cli.js --render of a missing file, a non-JSON file or JSON that is no report: one line, exit 2', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shardlog-bench-render-'));
+    fs.writeFileSync(path.join(dir, 'text.json'), 'not json\nat all\n');
+    fs.writeFileSync(path.join(dir, 'other.json'), '{"a": 1}');
+    const cases: [string, RegExp][] = [
+      [path.join(dir, 'nonexist.json'), /^shardlog-bench: --render: cannot read .*nonexist\.json: ENOENT/],
+      [path.join(dir, 'text.json'), /^shardlog-bench: --render: .*text\.json is not JSON/],
+      [path.join(dir, 'other.json'), /^shardlog-bench: --render: .*other\.json is not a saved bench report/],
+    ];
+    try {
+      for (const [file, message] of cases) {
+        const r = run('cli', ['--render', file, '--out', dir]);
+        expect(r.code, r.stderr).toBe(2);
+        expect(r.stderr).toMatch(message);
+        expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+        expect(r.stderr).not.toMatch(/\n\s+at /);
+        expect(r.stdout).toBe('');
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

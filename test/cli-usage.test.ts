@@ -170,3 +170,114 @@ describe('shardlog usage errors exit 2', () => {
     expect(r.stdout).not.toMatch(/last seq 0/);
   });
 });
+
+describe('shardlog usage errors: one clear line, exit 2', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = logDir();
+    await writeLog(dir, 10);
+  });
+
+  /** Exit 2, the message on the first stderr line, the hint on the next, no stack trace, nothing on stdout. */
+  function expectUsageError(r: { code: number; stdout: string; stderr: string }, cmd: string, message: RegExp, what: string): void {
+    expect(r.code, `${what}: ${r.stderr}`).toBe(2);
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines[0], what).toMatch(message);
+    expect(lines[1], what).toBe(`Run 'shardlog ${cmd} --help' for usage.`);
+    expect(r.stderr, what).not.toMatch(/\n\s+at /);
+    expect(r.stderr, what).not.toMatch(/TimeoutOverflowWarning|argument is ambiguous/);
+    expect(r.stdout, what).toBe('');
+  }
+
+  it('a delay longer than Node timers allow (2147483647 ms) is refused, naming the maximum', async () => {
+    const cases: [string[], RegExp][] = [
+      [['tail', dir, '-f', '--interval', '99999999999'], /--interval takes a whole number of milliseconds from 1 to 2147483647/],
+      [['ship', dir, '--server', 'nats://127.0.0.1:1', '--stream', 'S', '--timeout-ms', '99999999999'], /--timeout-ms takes a whole number of milliseconds from 10 to 2147483647/],
+      [['stress', '--hang-timeout', '1000h'], /--hang-timeout: '1000h' is too long: at most 2147483647 ms/],
+      [['stress', '--duration', '99999999999999s'], /--duration: '99999999999999s' is too long: at most 2147483647 ms/],
+    ];
+    for (const [args, msg] of cases) expectUsageError(await runCli(args), args[0], msg, args.join(' '));
+  });
+
+  it('stress --dir naming a regular file is refused, and the file is left alone', async () => {
+    const file = path.join(tmpDir(), 'a-file');
+    fs.writeFileSync(file, 'keep me\n');
+    expectUsageError(await runCli(['stress', '--dir', file, '--duration', '100ms', '--quiet']), 'stress', /--dir .*a-file is not a directory/, '--dir FILE');
+    expectUsageError(await runCli(['stress', '--dir', path.join(file, 'sub'), '--duration', '100ms', '--quiet']), 'stress', /is not a directory \(a part of its path is a file\)/, '--dir FILE/sub');
+    expect(fs.readFileSync(file, 'utf8')).toBe('keep me\n');
+  });
+
+  it('stress --full-disk with a --disk-size below the 4 MiB headroom plus the filler is refused up front', async () => {
+    expectUsageError(await runCli(['stress', '--full-disk', '--disk-size', '1k']), 'stress', /--disk-size 1024 is too small: at least 5242880 bytes/, '--disk-size 1k');
+  });
+
+  it('stress --rate 0 (or a rate rounding to 0) is refused, pointing at --rate unbounded', async () => {
+    for (const rate of ['0', '0.4']) expectUsageError(await runCli(['stress', '--rate', rate]), 'stress', /--rate: .* must be at least 1 entry per second; for no limit, say --rate unbounded/, `--rate ${rate}`);
+  });
+
+  it('a negative number is the option’s own one-line error, not parseArgs’ "ambiguous" text', async () => {
+    const cases: [string[], RegExp][] = [
+      [['cat', dir, '--from', '-5'], /^shardlog cat: --from takes an integer of at least 0, got '-5'/],
+      [['tail', dir, '-n', '-1'], /^shardlog tail: -n takes an integer of at least 0, got '-1'/],
+      [['verify', dir, '--threads', '-1'], /^shardlog verify: --threads takes an integer of at least 0, got '-1'/],
+      [['stress', '--shards', '-1'], /^shardlog stress: --shards: '-1' must be an integer from 1 to 256/],
+      [['ship', dir, '--server', 'nats://127.0.0.1:1', '--stream', 'S', '--poll-ms', '-5'], /^shardlog ship: --poll-ms takes a whole number of milliseconds/],
+    ];
+    for (const [args, msg] of cases) expectUsageError(await runCli(args), args[0], msg, args.join(' '));
+    // an unknown option gets the hint too
+    expectUsageError(await runCli(['stress', '--threads', '-1']), 'stress', /Unknown option '--threads'/, 'stress --threads -1');
+  });
+
+  it('number options say the rule they apply; ship refuses half credentials, mixed credentials and a malformed --server', async () => {
+    const ship = ['ship', dir, '--server', 'nats://127.0.0.1:1', '--stream', 'S'];
+    const cases: [string[], RegExp][] = [
+      [['tail', dir, '--interval', '0.5'], /--interval takes a whole number of milliseconds from 1 to 2147483647 .*, got '0.5'/],
+      [[...ship, '--max-batch-entries', '1.5'], /--max-batch-entries takes an integer of at least 1, got '1.5'/],
+      [[...ship, '--max-batch-bytes', '10'], /--max-batch-bytes takes an integer of at least 64, got '10'/],
+      [[...ship, '--user', 'u'], /--user and --password go together/],
+      [[...ship, '--password', 'p'], /--user and --password go together/],
+      [[...ship, '--user', 'u', '--password', 'p', '--token', 't'], /give --token or --user\/--password, not both/],
+      [['ship', dir, '--server', 'notaurl', '--stream', 'S'], /--server: 'notaurl' is not a server address \(expected nats:\/\/host:port or host:port\)/],
+      [['ship', dir, '--server', 'http://host:4222', '--stream', 'S'], /--server: .*unknown scheme http:/],
+      [['ship', dir, '--server', 'host:99999', '--stream', 'S'], /port 99999 is out of range/],
+    ];
+    for (const [args, msg] of cases) expectUsageError(await runCli(args), args[0], msg, args.join(' '));
+  });
+
+  it('help --help and help -h print the usage and exit 0', async () => {
+    for (const args of [['help', '--help'], ['help', '-h']]) {
+      const r = await runCli(args);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stdout).toMatch(/^Usage: shardlog <command> \[options\]$/m);
+      expect(r.stderr).toBe('');
+    }
+  });
+
+  it("the command list shows each command's usage exactly as its --help does", async () => {
+    const top = (await runCli(['--help'])).stdout;
+    for (const c of [...COMMANDS, 'rekey']) {
+      const first = (await runCli([c, '--help'])).stdout.split('\n')[0];
+      const usage = first.replace(/^Usage: shardlog /, '');
+      expect(top.split('\n').some((l) => l.startsWith(`  ${usage}  `)), `${c}: ${usage}`).toBe(true);
+    }
+  });
+});
+
+describe('shardlog stress report in kill mode', () => {
+  it('says what was not measured before an early SIGKILL instead of printing zeros', async () => {
+    const r = await runCli(['stress', '--duration', '2s', '--kill-at', '5ms', '--seed', '1', '--quiet', '--producers', '1', '--shards', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^ {2}throughput {2}not measured: the writer child was killed before it sent a stats sample$/m);
+    expect(r.stdout).toMatch(/^ {2}durable ack not measured: the writer child was killed before it sent a latency histogram$/m);
+    expect(r.stdout).not.toMatch(/throughput {2}0\.00 s|\(0 acks/);
+  });
+
+  it('shows the numbers the writer child sampled before a later SIGKILL, labelled as such', async () => {
+    const r = await runCli(['stress', '--duration', '2s', '--kill-at', '600ms', '--seed', '2', '--quiet', '--producers', '1', '--shards', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    const t = /^ {2}throughput {2}([\d.]+) s, ([\d,]+) entries.*\(as last sampled before the kill\)$/m.exec(r.stdout);
+    expect(t, r.stdout).not.toBeNull();
+    expect(Number(t![1])).toBeGreaterThan(0);
+    expect(r.stdout).toMatch(/^ {2}durable ack p50 [\d.]+ ms, .*\([\d,]+ acks reported before the kill\)$/m);
+  });
+});

@@ -112,6 +112,18 @@ describe('rekeyLog', () => {
       expect(texts(d, { keys: { k1 } })).toEqual(expected(80));
     }
     await expect(rekeyLog({ dir, keys: { k1 }, keyId: 'k1', encryptPlain: 'yes' as unknown as boolean })).rejects.toMatchObject({ code: 'ERR_SHARDLOG_INVALID_ARGUMENT' });
+    // the CLI says how many hold plaintext, and --encrypt-plain encrypts them
+    const cli = await plainLog();
+    const kf = path.join(tmpDir(), 'keys.json');
+    fs.writeFileSync(kf, JSON.stringify({ keys: { k1: Buffer.from(k1).toString('hex') }, keyId: 'k1' }));
+    const first = await runCli(['rekey', cli, '--key-file', kf]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/^\d+ segments are not encrypted \(they hold plaintext\): --encrypt-plain encrypts them$/m);
+    const second = await runCli(['rekey', cli, '--key-file', kf, '--encrypt-plain', '--json']);
+    expect(second.code, second.stderr).toBe(0);
+    expect(JSON.parse(second.stdout)).toMatchObject({ plain: 0, skipped: [] });
+    expect(holdsPlaintext(cli)).toEqual([]);
+    expect(texts(cli, { keys: { k1 } })).toEqual(expected(80));
   });
 
   it('shardlog rekey DIR --key-file F --key-id ID', async () => {

@@ -94,6 +94,26 @@ describe('CLI', () => {
     expect(text.stdout).toMatch(/^all\s+\d+\s+\d+\s+1\s+300\s+0$/m);
   });
 
+  it('stats on a lines log: the last seq with one shard; with several, unknown (the files hold no seqs that tell), never a wrong number', async () => {
+    for (const shards of [1, 2]) {
+      const dir = logDir();
+      const log = await openLog({ dir, shards, format: 'lines' });
+      for (let i = 0; i < 10; i++) log.append(`line ${i}`);
+      await log.close();
+      const s = JSON.parse((await runCli(['stats', dir, '--json'])).stdout) as { total: { lastSeq: number | null }; perShard: { lastSeq: number | null }[] };
+      const text = (await runCli(['stats', dir])).stdout;
+      if (shards === 1) {
+        expect(s.total.lastSeq).toBe(10);
+        expect(text).toMatch(/^all\s+\d+\s+\d+\s+1\s+10\s+0$/m);
+      } else {
+        expect(s.total.lastSeq).toBeNull();
+        expect(s.perShard.map((p) => p.lastSeq)).toEqual([null, null]);
+        expect(text).toMatch(/^all\s+\d+\s+\d+\s+1\s+-\s+0$/m);
+        expect(text).toContain('keeps no seqs in its files');
+      }
+    }
+  });
+
   it('recover cuts a torn tail and prints the report; refuses corruption unless --skip-corrupt', async () => {
     const dir = logDir();
     await writeLog(dir, 300, { shards: 1, segmentBytes: 4096 });

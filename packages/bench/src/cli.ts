@@ -16,6 +16,7 @@ import { markdown, summary, type Report } from './report.js';
 import { runInChild } from './runner.js';
 import { aggregateAlloc, aggregateDurable, aggregateE2E, type AllocRow, type DurableRow, type E2ERow } from './stats.js';
 import { chart } from './svg.js';
+import { inlineNegativeValues } from './tool-args.js';
 import type { AllocResult, DurableResult, E2EResult, E2ESpec, MicroResult, Spec } from './types.js';
 
 const HELP = `Usage: pnpm bench [-- options]      (or: node packages/bench/dist/cli.js [options])
@@ -71,25 +72,23 @@ export interface CliOptions {
   keep: boolean;
 }
 
+const CLI_OPTIONS = {
+  full: { type: 'boolean' },
+  quick: { type: 'boolean' },
+  reps: { type: 'string' },
+  n: { type: 'string' },
+  only: { type: 'string' },
+  cases: { type: 'string' },
+  dir: { type: 'string' },
+  out: { type: 'string' },
+  profile: { type: 'boolean' },
+  keep: { type: 'boolean' },
+  render: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export function parseCli(argv: string[]): CliOptions | 'help' {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      full: { type: 'boolean' },
-      quick: { type: 'boolean' },
-      reps: { type: 'string' },
-      n: { type: 'string' },
-      only: { type: 'string' },
-      cases: { type: 'string' },
-      dir: { type: 'string' },
-      out: { type: 'string' },
-      profile: { type: 'boolean' },
-      keep: { type: 'boolean' },
-      render: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    allowPositionals: false,
-  });
+  const { values } = parseArgs({ args: inlineNegativeValues(argv, CLI_OPTIONS), options: CLI_OPTIONS, allowPositionals: false });
   if (values.help) return 'help';
   const settings = settingsFor(values.full ? 'full' : 'quick');
   const reps = positiveInt('reps', values.reps);
@@ -268,6 +267,19 @@ export function writeResults(report: Report, out: string): string[] {
   return files;
 }
 
+/** The saved report of --render; a UsageError when the file cannot be read or is not one. */
+export function loadReport(file: string): Report {
+  let r: Report;
+  try {
+    r = JSON.parse(fs.readFileSync(file, 'utf8')) as Report;
+  } catch (e) {
+    throw new UsageError(`--render: ${e instanceof SyntaxError ? `${file} is not JSON (${e.message.replace(/\s+/g, ' ')})` : `cannot read ${file}: ${(e as Error).message}`}`);
+  }
+  const isReport = r !== null && typeof r === 'object' && typeof r.settings === 'object' && typeof r.machine === 'object' && [r.e2e, r.alloc, r.durable, r.failures].every(Array.isArray);
+  if (!isReport) throw new UsageError(`--render: ${file} is not a saved bench report (a results .json: settings, machine, e2e, alloc, durable, failures)`);
+  return r;
+}
+
 export async function main(argv: string[]): Promise<number> {
   let o: CliOptions | 'help';
   try {
@@ -280,7 +292,15 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP + '\n');
     return 0;
   }
-  const report = o.render ? (JSON.parse(fs.readFileSync(o.render, 'utf8')) as Report) : await runBench(o);
+  let report: Report;
+  if (o.render) {
+    try {
+      report = loadReport(o.render);
+    } catch (e) {
+      process.stderr.write(`shardlog-bench: ${(e as Error).message}\n`); // the file is the problem, not the options
+      return 2;
+    }
+  } else report = await runBench(o);
   const files = writeResults(report, o.out);
   process.stdout.write(summary(report, files.map((f) => path.relative(process.cwd(), f))) + '\n');
   return report.failures.length ? 1 : 0;

@@ -5,12 +5,13 @@
  * the strategies (61 rounds of 5,000 writes each) and the minimum, 10th percentile and median ns
  * per write are printed. A strategy whose bytes differ from Buffer.from(s, 'utf8') is marked WRONG.
  *
- *   node packages/bench/dist/encoders.js [strategy,strategy,...]
+ *   node packages/bench/dist/encoders.js [strategy,strategy,...]   (--help: the strategies)
  *
  * Pools: ascii (100 ASCII chars), two (50 two-byte chars), mix (the bench's utf8 pool: 2-, 3- and
  * 4-byte characters among ASCII).
  */
 import { stringPool } from './entries.js';
+import { toolArgsWithPositionals, usageExit } from './tool-args.js';
 
 interface FastBuffer extends Buffer {
   utf8Write(s: string, offset: number, length: number): number;
@@ -127,8 +128,24 @@ function makeLoop(f: Strategy, pool: string[]): (n: number) => number {
   return make(f, pool, RING - 1) as (n: number) => number;
 }
 
+const USAGE = `Usage: node packages/bench/dist/encoders.js [STRATEGY,STRATEGY,...]
+
+Ways to encode a 100-byte string entry into a SharedArrayBuffer, measured against each other in one
+process: min, p10 and p50 ns per write for each pool (ascii, two, mix). A strategy whose bytes
+differ from Buffer.from(s, 'utf8') is marked WRONG BYTES.
+
+Strategies (default: all): ${Object.keys(STRATEGIES).join(', ')}
+
+Options:
+  -h, --help   this help
+`;
+
 function main(): void {
-  const only = process.argv[2] ? process.argv[2].split(',') : Object.keys(STRATEGIES);
+  const { positionals } = toolArgsWithPositionals(USAGE, {});
+  if (positionals.length > 1) usageExit(USAGE, `one comma-separated list of strategies, got ${positionals.length} arguments`);
+  const only = positionals[0] ? positionals[0].split(',') : Object.keys(STRATEGIES);
+  const unknown = only.find((name) => !Object.hasOwn(STRATEGIES, name));
+  if (unknown !== undefined) usageExit(USAGE, `unknown strategy ${JSON.stringify(unknown)}: the strategies are ${Object.keys(STRATEGIES).join(', ')}`);
   const out: Record<string, string> = {};
   for (const [pn, pool] of Object.entries(pools())) {
     const loops = only.map((name) => [name, makeLoop(STRATEGIES[name], pool)] as const);

@@ -4,7 +4,7 @@
  * run (no verification of the files: the engine-producers tests check what lands on disk).
  *
  *   node packages/bench/dist/producers.js [--producers 3] [--shards 1] [--shape ascii|utf8|binary]
- *                                          [--n 3000000] [--shared]
+ *                                          [--n 3000000] [--shared]   (--help: the options)
  *
  * `--n` entries in all, split evenly over the producers (the main thread is one of them). With one
  * producer, `--shared` hands out a producer handle first, so the main thread takes the shared path
@@ -22,6 +22,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { attachProducer, openLog, type Entry, type ProducerHandle, type Producer } from '@shardlog/core';
 import { mainThreadCpuNs } from './cpu.js';
 import { binaryPool, POOL_MASK, stringPool, type Shape } from './entries.js';
+import { numberArg, toolArgs, usageExit } from './tool-args.js';
 
 interface Shared {
   flag: Int32Array;
@@ -43,17 +44,31 @@ function produce(p: { append(e: Entry): number }, entries: Entry[], count: numbe
   sh.ends[id] = now();
 }
 
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : def;
-}
+const SHAPES = ['ascii', 'utf8', 'binary'];
+
+const USAGE = `Usage: node packages/bench/dist/producers.js [--producers P] [--shards S] [--shape ascii|utf8|binary] [--n N] [--shared]
+
+Several producer threads into one log: the aggregate append throughput of the main thread plus
+P - 1 worker threads, sync 'none', 8 MiB rings. Prints one JSON line.
+
+Options:
+  --producers P   producers, the main thread included (default 3)
+  --shards S      shards (default 1)
+  --shape SHAPE   ascii, utf8 (100-character strings) or binary (100 bytes) (default ascii)
+  --n N           entries in all, split evenly over the producers (default 3000000)
+  --shared        with one producer: take the shared path (lock + shared counter) anyway
+  -h, --help      this help
+`;
 
 async function main(): Promise<void> {
-  const producers = Number(arg('producers', '3'));
-  const shards = Number(arg('shards', '1'));
-  const shape = arg('shape', 'ascii') as Shape;
-  const n = Number(arg('n', '3000000'));
-  const shared = process.argv.includes('--shared') || producers > 1;
+  const values = toolArgs(USAGE, { producers: { type: 'string' }, shards: { type: 'string' }, shape: { type: 'string' }, n: { type: 'string' }, shared: { type: 'boolean' } });
+  const producers = numberArg(USAGE, values, 'producers', 3, { integer: true });
+  const shards = numberArg(USAGE, values, 'shards', 1, { integer: true });
+  const shape = (values.shape ?? 'ascii') as Shape;
+  if (!SHAPES.includes(shape)) usageExit(USAGE, `--shape must be one of ${SHAPES.join(', ')}, got ${JSON.stringify(values.shape)}`);
+  const n = numberArg(USAGE, values, 'n', 3_000_000, { integer: true });
+  if (n < producers) usageExit(USAGE, `--n ${n} is fewer entries than --producers ${producers}: every producer needs one at least`);
+  const shared = !!values.shared || producers > 1;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shardlog-producers-'));
   const log = await openLog({ dir: path.join(dir, 'log'), shards, sync: 'none' });
   const each = Math.floor(n / producers);
@@ -93,5 +108,11 @@ function worker(): void {
   produce(p, entries, each, sh, id);
 }
 
-if (isMainThread) await main();
-else worker();
+if (isMainThread) {
+  await main().catch((e: Error & { code?: string }) => {
+    // a value the log refuses (too many shards) is a usage error; anything else a one-line failure
+    if (e.code === 'ERR_SHARDLOG_INVALID_ARGUMENT') usageExit(USAGE, e.message);
+    process.stderr.write(`producers.js: ${e.message}\n`);
+    process.exit(1);
+  });
+} else worker();

@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { numberArg, toolArgsWithPositionals, usageExit } from './tool-args.js';
 
 interface Node {
   id: number;
@@ -57,19 +58,33 @@ export function hotFunctions(p: Profile): { totalMs: number; busyMs: number; row
   return { totalMs: total, busyMs: busy, rows };
 }
 
-function main(files: string[]): number {
-  if (files.length === 0 || files.includes('--help') || files.includes('-h')) {
-    process.stdout.write('Usage: profile-summary FILE.cpuprofile... [--top N]\n');
-    return files.length ? 0 : 2;
+const USAGE = `Usage: node packages/bench/dist/profile-summary.js FILE.cpuprofile... [--top N]
+
+The top functions by self time of V8 CPU profiles (pnpm bench --profile writes them), one table per file.
+
+Options:
+  --top N      functions per file (default 15)
+  -h, --help   this help
+`;
+
+/** A .cpuprofile file, read and checked; a usage error (exit 2) when it is not one. */
+function readProfile(f: string): Profile {
+  let p: Profile;
+  try {
+    p = JSON.parse(fs.readFileSync(f, 'utf8')) as Profile;
+  } catch (e) {
+    usageExit(USAGE, `${f}: ${e instanceof SyntaxError ? `not JSON (${e.message.replace(/\s+/g, ' ')})` : (e as Error).message}`);
   }
-  let top = 15;
-  const ti = files.indexOf('--top');
-  if (ti >= 0) {
-    top = Number(files[ti + 1]) || top;
-    files = files.filter((_, i) => i !== ti && i !== ti + 1);
-  }
+  if (!Array.isArray(p?.nodes)) usageExit(USAGE, `${f}: not a V8 CPU profile (it has no "nodes")`);
+  return p;
+}
+
+function main(): number {
+  const { values, positionals: files } = toolArgsWithPositionals(USAGE, { top: { type: 'string' } });
+  const top = numberArg(USAGE, values, 'top', 15, { integer: true });
+  if (files.length === 0) usageExit(USAGE, 'no FILE.cpuprofile given');
   for (const f of files) {
-    const p = JSON.parse(fs.readFileSync(f, 'utf8')) as Profile;
+    const p = readProfile(f);
     const { totalMs, busyMs, rows } = hotFunctions(p);
     process.stdout.write(`\n${path.basename(f)}: ${totalMs.toFixed(0)} ms sampled, ${busyMs.toFixed(0)} ms not idle\n`);
     for (const r of rows.slice(0, top)) {
@@ -80,5 +95,5 @@ function main(files: string[]): number {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.meta.filename)) {
-  process.exitCode = main(process.argv.slice(2));
+  process.exitCode = main();
 }

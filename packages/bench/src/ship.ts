@@ -17,7 +17,8 @@ import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { openLog, readLog } from '@shardlog/core';
 import { shipLog } from '@shardlog/ship';
-import { numberArg, toolArgs } from './tool-args.js';
+import { serverProblem } from '@shardlog/ship/command';
+import { numberArg, toolArgs, usageExit } from './tool-args.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -147,6 +148,8 @@ async function main(): Promise<void> {
   const values = toolArgs(USAGE, { n: { type: 'string' }, server: { type: 'string' }, rate: { type: 'string' } });
   const n = numberArg(USAGE, values, 'n', 100_000, { integer: true });
   const rate = numberArg(USAGE, values, 'rate', 20_000, { min: 1 });
+  const problem = values.server === undefined ? undefined : serverProblem(values.server);
+  if (problem) usageExit(USAGE, `--server: ${problem}`);
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'shardlog-bench-ship-'));
   let proc: ChildProcess | undefined;
   let url = values.server;
@@ -179,4 +182,8 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+await main().catch((e: Error) => {
+  // a server that does not answer (or resolve), a stream it refuses: one line, not a stack trace
+  process.stderr.write(`ship.js: ${e.message}${e.cause instanceof Error ? ` (${e.cause.message})` : ''}\n`);
+  process.exit(1); // the client's reconnect timers must not keep a failed run alive
+});

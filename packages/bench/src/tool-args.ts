@@ -1,10 +1,14 @@
 /**
  * Command-line handling shared by the bench package's standalone tools (ab-append, encryption,
- * many-logs, durable-trace, ship): `--help` prints the tool's usage and exits 0; an unknown option,
- * a missing value or a bad number prints one line saying what is wrong and the usage, and exits 2,
- * never a stack trace. (The main harness, cli.ts, has its own richer parser.)
+ * many-logs, durable-trace, ship, producers, encoders, profile-summary): `--help` prints the tool's
+ * usage and exits 0; an unknown option, a missing value or a bad number prints one line saying what
+ * is wrong and the usage, and exits 2, never a stack trace. (The main harness, cli.ts, has its own
+ * richer parser.)
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { inlineNegativeValues } from '@shardlog/core';
+
+export { inlineNegativeValues };
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -14,23 +18,31 @@ export function usageExit(usage: string, message: string): never {
   process.exit(2);
 }
 
+
+type Values<O extends Options> = ReturnType<typeof parseArgs<{ options: O & { help: { type: 'boolean'; short: 'h' } } }>>['values'];
+
 /**
- * Parse process.argv against `options` (a `help` flag, `-h` too, is added). Prints `usage` and exits 0
- * on --help, exits 2 with a clear line on a parse error. Returns the parsed values.
+ * Parse process.argv against `options` (a `help` flag, `-h` too, is added), taking positional
+ * arguments too. Prints `usage` and exits 0 on --help, exits 2 with a clear line on a parse error.
  */
-export function toolArgs<O extends Options>(usage: string, options: O): ReturnType<typeof parseArgs<{ options: O & { help: { type: 'boolean'; short: 'h' } } }>>['values'] {
+export function toolArgsWithPositionals<O extends Options>(usage: string, options: O, allowPositionals = true): { values: Values<O>; positionals: string[] } {
   const all = { ...options, help: { type: 'boolean', short: 'h' } } as O & { help: { type: 'boolean'; short: 'h' } };
-  let values: Record<string, unknown>;
+  let parsed: { values: Record<string, unknown>; positionals: string[] };
   try {
-    ({ values } = parseArgs({ options: all, args: process.argv.slice(2), allowPositionals: false, strict: true }));
+    parsed = parseArgs({ options: all, args: inlineNegativeValues(process.argv.slice(2), all), allowPositionals, strict: true });
   } catch (err) {
     usageExit(usage, (err as Error).message);
   }
-  if (values.help) {
+  if (parsed.values.help) {
     process.stdout.write(usage.endsWith('\n') ? usage : usage + '\n');
     process.exit(0);
   }
-  return values as ReturnType<typeof toolArgs<O>>;
+  return { values: parsed.values as Values<O>, positionals: parsed.positionals };
+}
+
+/** toolArgs without positional arguments: the parsed option values. */
+export function toolArgs<O extends Options>(usage: string, options: O): Values<O> {
+  return toolArgsWithPositionals(usage, options, false).values;
 }
 
 /**

@@ -1,11 +1,21 @@
 /**
- * Argument checks the commands share: the one DIR positional, integer option values, and that DIR
- * is a log at all. Each failure is an InvalidArgumentError, which the CLI reports as a usage error
- * (exit 2).
+ * Argument checks the commands share: parsing the options (parseOptions), the one DIR positional,
+ * integer and millisecond option values, and that DIR is a log at all. Each failure is an
+ * InvalidArgumentError, which the CLI reports as a usage error (exit 2).
  */
 import * as fs from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { InvalidArgumentError, listShardDirs, readManifest, type Manifest } from '@shardlog/workers';
-import { keysFromFileOrEnv, type EncryptionOptions } from '@shardlog/core';
+import { inlineNegativeValues, keysFromFileOrEnv, type EncryptionOptions } from '@shardlog/core';
+
+/** The largest delay Node's timers take (2^31 - 1 ms, about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+
+/** node:util parseArgs, with a negative number taken as an option's value (inlineNegativeValues). */
+export function parseOptions<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  return parseArgs({ ...config, args: inlineNegativeValues(config.args ?? [], config.options) } as T);
+}
 
 /** The command's DIR: exactly one positional. */
 export function dirArg(positionals: string[]): string {
@@ -21,6 +31,16 @@ export function intOption(name: string, value: string | undefined, min: number, 
   if (value === undefined) return fallback;
   const n = /^\s*-?\d+\s*$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${name} takes an integer of at least ${min}, got '${value}'`);
+  return n;
+}
+
+/** An option's delay in whole milliseconds, 1 to MAX_TIMER_MS; `fallback` when the option was not given. */
+export function msOption(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = /^\s*-?\d+\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1 || n > MAX_TIMER_MS) {
+    throw new InvalidArgumentError(`${name} takes a whole number of milliseconds from 1 to ${MAX_TIMER_MS} (the most Node's timers allow), got '${value}'`);
+  }
   return n;
 }
 

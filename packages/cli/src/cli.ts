@@ -37,7 +37,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(usage() + '\n');
     return 2;
   }
-  if (name === '--help' || name === '-h' || (name === 'help' && rest.length === 0)) {
+  // `help`, `help --help` and `help help` are the general usage, as --help is
+  const topic = name === 'help' ? rest[0] : name;
+  if (name === '--help' || name === '-h' || (name === 'help' && (topic === undefined || topic === '--help' || topic === '-h' || topic === 'help'))) {
     process.stdout.write(usage() + '\n');
     return 0;
   }
@@ -45,9 +47,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(version() + '\n');
     return 0;
   }
-  const cmd = commands.find((c) => c.name === (name === 'help' ? rest[0] : name));
+  const cmd = commands.find((c) => c.name === topic);
   if (!cmd) {
-    process.stderr.write(`shardlog: unknown command '${name === 'help' ? rest[0] : name}'\n\n${usage()}\n`);
+    process.stderr.write(`shardlog: unknown command '${topic}'\n\n${usage()}\n`);
     return 2;
   }
   if (name === 'help' || rest.includes('--help') || rest.includes('-h')) {
@@ -59,7 +61,9 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e as Error & { code?: string };
     process.stderr.write(`shardlog ${name}: ${err.message}${err.code ? ` [${err.code}]` : ''}\n`);
-    return isUsageError(err.code) ? 2 : 1;
+    if (!isUsageError(err.code)) return 1;
+    process.stderr.write(`Run 'shardlog ${name} --help' for usage.\n`);
+    return 2;
   }
 }
 

@@ -41,4 +41,6 @@ export type { RetentionResult, RemovedSegment } from './retention.js';
 export type { SegmentCheck, VerifyIssue, Manifest } from '@shardlog/workers';
 export { readHolds, writeHold, removeHold, holdFile, heldSeqs, HOLDS_DIR, type Hold } from './holds.js';
 export { readKeyFile, parseKeyFile, keysFromFileOrEnv, KEY_FILE_ENV } from './key-file.js';
+/** @internal for the command-line tools of the shardlog packages */
+export { inlineNegativeValues } from './command-args.js';
 export { rekeyLog, type RekeyOptions, type RekeyResult } from './rekey.js';

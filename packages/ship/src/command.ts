@@ -7,13 +7,15 @@
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '@shardlog/workers';
-import { keysFromFileOrEnv } from '@shardlog/core';
+import { inlineNegativeValues, keysFromFileOrEnv } from '@shardlog/core';
 import { shipLog, type ShipStats } from './shipper.js';
 import { verifyShipped } from './verify.js';
 import type { NatsOptions } from './nats.js';
 
+const SHIP_USAGE = 'ship DIR --server nats://host:port --stream NAME [--subject-prefix P] [--verify] [--json] [options]';
+
 export const SHIP_HELP = [
-  'Usage: shardlog ship DIR --server nats://host:port --stream NAME [--subject-prefix P] [--verify] [--json]',
+  `Usage: shardlog ${SHIP_USAGE}`,
   '',
   'Ship every durable entry of the log in DIR to a NATS JetStream stream, exactly once, in order per',
   'shard (subject <prefix>.<shard>), until interrupted. DIR may be written by another process: its',
@@ -24,7 +26,8 @@ export const SHIP_HELP = [
   'truncateBefore() from removing entries the stream has not acknowledged.',
   '',
   'Options:',
-  '  --server URL          NATS server (repeat for several); required',
+  '  --server URL          NATS server: nats://host[:port] (or tls://...), or host:port',
+  '                        (repeat for several); required',
   '  --stream NAME         JetStream stream; required',
   '  --subject-prefix P    subjects are P.<shard> (default shardlog)',
   '  --create-stream       create the stream (subjects P.>) if it does not exist',
@@ -33,22 +36,56 @@ export const SHIP_HELP = [
   '  --json                print a JSON summary on stdout at the end',
   '  --no-hold             keep no retention hold',
   '  --hold-name NAME      the hold file name (default ship-<stream>-<prefix>)',
-  '  --max-batch-bytes N   entry bytes per message at most (default 65536)',
+  '  --max-batch-bytes N   entry bytes per message at most, at least 64 (default 65536)',
   '  --max-batch-entries N entries per message at most (default 4096; 1: a message per entry)',
-  '  --poll-ms MS          how often to look for new records (default 100)',
-  '  --timeout-ms MS       publish acknowledgement timeout before a retry (default 5000)',
+  '  --poll-ms MS          how often to look for new records, in whole ms (default 100)',
+  '  --timeout-ms MS       publish acknowledgement timeout before a retry, in whole ms, at least 10',
+  '                        (default 5000)',
   '  --key-file F          an encrypted log: its keys, JSON { "keys": { "<id>": "<base64 or hex>" } }',
   '                        (default: $SHARDLOG_KEY_FILE)',
   '  --quiet               no progress lines',
   '  -h, --help            this help',
 ].join('\n');
 
-function num(v: string | undefined, name: string): number | undefined {
+/** The largest delay Node's timers take (2^31 - 1 ms); a longer one fires after 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** An integer option, `min` to `max` (`rule` says so when it is not), undefined when not given. */
+function checkedInt(v: string | undefined, name: string, min: number, max: number, rule: string): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} takes a positive number, got ${v}`);
+  const n = /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} takes ${rule}, got '${v}'`);
   return n;
 }
+const int = (v: string | undefined, name: string, min: number) => checkedInt(v, name, min, Number.MAX_SAFE_INTEGER, `an integer of at least ${min}`);
+const ms = (v: string | undefined, name: string, min: number) =>
+  checkedInt(v, name, min, MAX_TIMER_MS, `a whole number of milliseconds from ${min} to ${MAX_TIMER_MS} (the most Node's timers allow)`);
+
+/**
+ * Why a --server value is not a server address (undefined when it is one): a URL with a host
+ * (nats:// or tls://; the port may be left out) or host:port. A well-formed host that
+ * does not resolve is the connection's business (it waits and retries), not a usage error.
+ */
+export function serverProblem(v: string): string | undefined {
+  const example = 'expected nats://host:port or host:port';
+  if (v.includes('://')) {
+    let u: URL;
+    try {
+      u = new URL(v);
+    } catch {
+      return `'${v}' is not a URL (${example})`;
+    }
+    if (u.protocol !== 'nats:' && u.protocol !== 'tls:') return `'${v}': unknown scheme ${u.protocol}// (nats:// or tls://)`;
+    if (!u.hostname) return `'${v}' names no host (${example})`;
+    return undefined;
+  }
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):(\d+)$/.exec(v);
+  if (!m) return `'${v}' is not a server address (${example})`;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return `'${v}': port ${m[3]} is out of range (1-65535)`;
+  return undefined;
+}
+
 
 export function progressLine(s: ShipStats): string {
   const shards = s.shards.map((x) => `${x.shard}:${x.shippedSeq}`).join(' ');
@@ -103,14 +140,20 @@ interface Parsed {
 
 /** The arguments, checked (usage errors are InvalidArgumentError: exit 2); undefined for --help. */
 function parse(argv: string[]): Parsed | undefined {
-  const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
+  const { values, positionals } = parseArgs({ args: inlineNegativeValues(argv, OPTIONS), options: OPTIONS, allowPositionals: true });
   if (values.help) return undefined;
   const dir = positionals[0];
   if (!dir) throw new InvalidArgumentError('missing DIR');
   if (positionals.length > 1) throw new InvalidArgumentError(`unexpected argument '${positionals[1]}'`);
   if (!fs.existsSync(dir)) throw new InvalidArgumentError(`no log at ${dir}`);
   if (!values.server?.length) throw new InvalidArgumentError('missing --server nats://host:port');
+  for (const s of values.server) {
+    const problem = serverProblem(s);
+    if (problem) throw new InvalidArgumentError(`--server: ${problem}`);
+  }
   if (!values.stream) throw new InvalidArgumentError('missing --stream NAME');
+  if ((values.user === undefined) !== (values.password === undefined)) throw new InvalidArgumentError('--user and --password go together: give both, or neither');
+  if (values.token !== undefined && values.user !== undefined) throw new InvalidArgumentError('give --token or --user/--password, not both');
   const nats = { user: values.user, pass: values.password, token: values.token };
   return { dir, servers: values.server, stream: values.stream, subjectPrefix: values['subject-prefix'], nats, values };
 }
@@ -136,10 +179,10 @@ async function runShip(p: Parsed): Promise<number> {
     nats: p.nats,
     hold: !v['no-hold'],
     holdName: v['hold-name'],
-    maxBatchBytes: num(v['max-batch-bytes'], '--max-batch-bytes'),
-    maxBatchEntries: num(v['max-batch-entries'], '--max-batch-entries'),
-    pollMs: num(v['poll-ms'], '--poll-ms'),
-    timeoutMs: num(v['timeout-ms'], '--timeout-ms'),
+    maxBatchBytes: int(v['max-batch-bytes'], '--max-batch-bytes', 64),
+    maxBatchEntries: int(v['max-batch-entries'], '--max-batch-entries', 1),
+    pollMs: ms(v['poll-ms'], '--poll-ms', 1),
+    timeoutMs: ms(v['timeout-ms'], '--timeout-ms', 10),
     encryption: keysFromFileOrEnv(v['key-file']),
   });
   const onSignal = () => void shipper.stop();
@@ -193,7 +236,7 @@ export async function runShipCommand(argv: string[]): Promise<number> {
 /** The command as a `shardlog` subcommand: name, one-line usage and summary, help, run. */
 export const shipCommand = {
   name: 'ship',
-  usage: 'ship DIR --server URL --stream NAME',
+  usage: SHIP_USAGE,
   summary: 'ship every durable entry to NATS JetStream, exactly once (--verify: compare)',
   help: SHIP_HELP,
   run: runShipCommand,

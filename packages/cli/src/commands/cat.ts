@@ -1,7 +1,6 @@
 /** `shardlog cat DIR`: print a framed log's entries in sequence order (with --skip-corrupt, past corrupt regions). */
-import { parseArgs } from 'node:util';
 import { readLog, type ReadOptions } from '@shardlog/core';
-import { dirArg, intOption, KEY_FILE_HELP, keyFileOption, requireLog } from '../args.js';
+import { dirArg, parseOptions, intOption, KEY_FILE_HELP, keyFileOption, requireLog } from '../args.js';
 import type { Command } from '../command.js';
 
 export const catCommand: Command = {
@@ -28,7 +27,7 @@ export const catCommand: Command = {
     '  -h, --help   this help',
   ].join('\n'),
   async run(args) {
-    const { values, positionals } = parseArgs({
+    const { values, positionals } = parseOptions({
       args,
       options: { from: { type: 'string' }, json: { type: 'boolean' }, 'skip-corrupt': { type: 'boolean' }, 'key-file': { type: 'string' } },
       allowPositionals: true,

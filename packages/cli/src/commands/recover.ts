@@ -1,8 +1,7 @@
 /** `shardlog recover DIR`: open the log (which recovers it), print the recovery report, close. */
-import { parseArgs } from 'node:util';
 import { InvalidArgumentError, type ShardRecovery } from '@shardlog/workers';
 import { openLog, rebuildManifest } from '@shardlog/core';
-import { dirArg, requireLog, KEY_FILE_HELP, keyFileOption } from '../args.js';
+import { dirArg, parseOptions, requireLog, KEY_FILE_HELP, keyFileOption } from '../args.js';
 import type { Command } from '../command.js';
 
 export function describeRecovery(r: ShardRecovery, format: 'framed' | 'lines' = 'framed'): string[] {
@@ -44,7 +43,7 @@ export const recoverCommand: Command = {
     '  -h, --help      this help',
   ].join('\n'),
   async run(args) {
-    const { values, positionals } = parseArgs({
+    const { values, positionals } = parseOptions({
       args,
       options: { 'skip-corrupt': { type: 'boolean' }, 'verify-all': { type: 'boolean' }, 'rebuild-manifest': { type: 'boolean' }, id: { type: 'string' }, json: { type: 'boolean' }, 'key-file': { type: 'string' } },
       allowPositionals: true,

@@ -1,10 +1,9 @@
 /** `shardlog stats DIR`: per shard segments, bytes and seq range, read from the files (offline). */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { KeyError, listSegments, listShardDirs, LOCK_FILE, LogFormatError, scanLineSegment, verifySegment, type Format, type SegmentCheck } from '@shardlog/workers';
 import { readKeysOf, type ReadKeys } from '@shardlog/core';
-import { dirArg, requireLog, KEY_FILE_HELP, keyFileOption } from '../args.js';
+import { dirArg, parseOptions, requireLog, KEY_FILE_HELP, keyFileOption } from '../args.js';
 import type { Command } from '../command.js';
 
 export interface ShardFileStats {
@@ -13,8 +12,11 @@ export interface ShardFileStats {
   bytes: number;
   /** First seq of the oldest segment (from its name), 0 if none. */
   firstSeq: number;
-  /** Highest seq of a whole valid record (framed), or the last line's seq (lines); 0 if none. */
-  lastSeq: number;
+  /**
+   * Highest seq of a whole valid record (framed), or the last line's seq (lines); 0 if none; null for
+   * a lines log with several shards (its files hold no seqs that tell).
+   */
+  lastSeq: number | null;
   /** Bytes at the end of the last segment that are not a whole valid record (a torn tail). */
   tornBytes: number;
 }
@@ -91,7 +93,7 @@ export const statsCommand: Command = {
     '  -h, --help   this help',
   ].join('\n'),
   async run(args) {
-    const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean' }, 'key-file': { type: 'string' } }, allowPositionals: true });
+    const { values, positionals } = parseOptions({ args, options: { json: { type: 'boolean' }, 'key-file': { type: 'string' } }, allowPositionals: true });
     const dir = dirArg(positionals);
     const m = requireLog(dir);
     const format: Format = m?.format ?? 'framed';
@@ -103,18 +105,26 @@ export const statsCommand: Command = {
       segments: shards.reduce((a, s) => a + s.segments, 0),
       bytes: shards.reduce((a, s) => a + s.bytes, 0),
       firstSeq: Math.min(...shards.filter((s) => s.segments > 0).map((s) => s.firstSeq)),
-      lastSeq: Math.max(0, ...shards.map((s) => s.lastSeq)),
+      lastSeq: Math.max(0, ...shards.map((s) => s.lastSeq ?? 0)) as number | null,
     };
     if (!Number.isFinite(total.firstSeq)) total.firstSeq = 0;
+    // A lines segment holds no seqs: its k-th line is its name plus k only while one shard takes every
+    // seq. With several, a shard's lines hold seqs the others' do not, so the last seq is not in the files.
+    const seqsUnknown = format === 'lines' && shards.length > 1;
+    if (seqsUnknown) {
+      for (const s of shards) s.lastSeq = null;
+      total.lastSeq = null;
+    }
     const lock = lockHolder(dir);
     if (values.json) {
       process.stdout.write(JSON.stringify({ dir, format, shards: m?.shards ?? shards.length, created: m?.created, lock, total, perShard: shards }, null, 2) + '\n');
       return 0;
     }
-    const rows = [['shard', 'segments', 'bytes', 'first seq', 'last seq', 'torn bytes'], ...shards.map((s) => [s.shard, s.segments, s.bytes, s.firstSeq, s.lastSeq, s.tornBytes].map(String))];
-    rows.push(['all', String(total.segments), String(total.bytes), String(total.firstSeq), String(total.lastSeq), String(shards.reduce((a, s) => a + s.tornBytes, 0))]);
+    const rows = [['shard', 'segments', 'bytes', 'first seq', 'last seq', 'torn bytes'], ...shards.map((s) => [s.shard, s.segments, s.bytes, s.firstSeq, s.lastSeq ?? '-', s.tornBytes].map(String))];
+    rows.push(['all', String(total.segments), String(total.bytes), String(total.firstSeq), String(total.lastSeq ?? '-'), String(shards.reduce((a, s) => a + s.tornBytes, 0))]);
     const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
     const out = [`${dir}: ${format} format, ${m?.shards ?? shards.length} shards, ${lock}`, ...rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  '))];
+    if (seqsUnknown) out.push("(last seq '-': a lines log with several shards keeps no seqs in its files; the open log's stats() has it)");
     process.stdout.write(out.join('\n') + '\n');
     return 0;
   },

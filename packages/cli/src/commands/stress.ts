@@ -27,7 +27,8 @@ Load:
                       entry the ring allows); sizes take k/m suffixes; default uniform:32-512
   --kind K            binary | string (UTF-8 with 2- and 3-byte characters), default binary
   --sync P            none | batch | ms:N | bytes:N, default batch
-  --rate R            unbounded | entries per second over all producers (50k), default unbounded
+  --rate R            unbounded | entries per second over all producers, at least 1 (50k);
+                      default unbounded
   --api A             append | many | mixed (append() and appendMany()), default mixed
   --ack-ms N          call durable() at most every N ms per producer (default 0: after every burst)
   --ring BYTES        ring bytes per shard (power of two), default the engine's (8m)
@@ -49,7 +50,7 @@ Faults (one at a time):
   --full-disk         on a small tmpfs (or loop device) of its own, nearly filled: expect ShardFailedError
                       with cause ENOSPC and durable() to reject; delete the filler, reopen, verify.
                       Needs root; skipped with a message otherwise
-  --disk-size BYTES   size of that filesystem, default 48m
+  --disk-size BYTES   size of that filesystem, at least 5m, default 48m
   --writer-exit N     every shard writer thread exits after N batches: the log must fail loudly
                       (appends throw ShardFailedError, durable() rejects), not hang; reopen, verify
   --hang-timeout T    a durable() or producer stuck this long is reported as a hang (default 15s)

@@ -4,10 +4,9 @@
  * memory, so another process can only watch the files grow.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { InvalidArgumentError, listSegments, listShardDirs } from '@shardlog/workers';
 import { readKeysOf, readShard, ShardCursor, type LogEntry, type ReadKeys, type SkippedRegion } from '@shardlog/core';
-import { dirArg, intOption, requireLog, KEY_FILE_HELP, keyFileOption } from '../args.js';
+import { dirArg, parseOptions, intOption, msOption, requireLog, KEY_FILE_HELP, keyFileOption } from '../args.js';
 import type { Command } from '../command.js';
 
 function format(e: LogEntry, json: boolean): string {
@@ -41,7 +40,7 @@ export function lastEntries(dir: string, shards: number[], n: number, keys?: Rea
 
 /** tail's options, checked (a bad value is a usage error), and DIR's manifest. */
 function tailOptions(args: string[]) {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseOptions({
     args,
     options: {
       follow: { type: 'boolean', short: 'f' },
@@ -56,8 +55,7 @@ function tailOptions(args: string[]) {
   });
   const dir = dirArg(positionals);
   const n = intOption('-n', values.lines, 0, 10);
-  const interval = values.interval === undefined ? 200 : Number(values.interval);
-  if (!Number.isFinite(interval) || interval < 1) throw new InvalidArgumentError(`--interval takes a positive number of ms, got '${values.interval}'`);
+  const interval = msOption('--interval', values.interval, 200);
   const from = intOption('--from', values.from, 0);
   const m = requireLog(dir);
   if (m && m.format !== 'framed') throw new InvalidArgumentError(`log ${dir} is in '${m.format}' format: tail its .log files with tail(1)`);
@@ -76,12 +74,14 @@ function reportOnce(): (r: SkippedRegion) => void {
   };
 }
 
+const USAGE = 'tail DIR [-f] [-n N] [--from SEQ] [--json] [--interval MS] [--skip-corrupt] [--key-file F]';
+
 export const tailCommand: Command = {
   name: 'tail',
-  usage: 'tail DIR [-f] [-n N] [--from SEQ] [--json] [--skip-corrupt]',
+  usage: USAGE,
   summary: 'print the last entries; with -f, keep printing new ones (polls the files)',
   help: [
-    'Usage: shardlog tail DIR [-f] [-n N] [--from SEQ] [--json] [--interval MS] [--skip-corrupt]',
+    `Usage: shardlog ${USAGE}`,
     '',
     'Print the last N entries of a framed log in sequence order; with -f, keep printing entries as',
     'they appear, until interrupted. A binary entry prints as base64 (as in cat: use --json to tell',
@@ -105,7 +105,7 @@ export const tailCommand: Command = {
     '  -n, --lines N     entries to print first (default 10)',
     '  --from SEQ        start at this seq instead of the last N',
     '  --json            one JSON object per entry: {"seq","shard","text"} or {"seq","shard","base64"}',
-    '  --interval MS     poll interval with -f (default 200)',
+    '  --interval MS     poll interval with -f, in whole ms (default 200)',
     '  --skip-corrupt    read past corrupt regions, reporting each on stderr',
     KEY_FILE_HELP,
     '  -h, --help        this help',

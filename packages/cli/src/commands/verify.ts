@@ -1,7 +1,6 @@
 /** `shardlog verify DIR`: check every record's CRC with a thread pool; exit 1 on corruption. */
-import { parseArgs } from 'node:util';
 import { verifyLog } from '@shardlog/core';
-import { dirArg, intOption, KEY_FILE_HELP, keyFileOption, requireLog } from '../args.js';
+import { dirArg, parseOptions, intOption, KEY_FILE_HELP, keyFileOption, requireLog } from '../args.js';
 import type { Command } from '../command.js';
 
 export const verifyCommand: Command = {
@@ -28,7 +27,7 @@ export const verifyCommand: Command = {
     '  -h, --help    this help',
   ].join('\n'),
   async run(args) {
-    const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean' }, threads: { type: 'string' }, 'key-file': { type: 'string' } }, allowPositionals: true });
+    const { values, positionals } = parseOptions({ args, options: { json: { type: 'boolean' }, threads: { type: 'string' }, 'key-file': { type: 'string' } }, allowPositionals: true });
     const dir = dirArg(positionals);
     const threads = intOption('--threads', values.threads, 0);
     requireLog(dir);

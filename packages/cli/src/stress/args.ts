@@ -1,10 +1,11 @@
 /**
- * The options of `shardlog stress` as StressOptions: node:util parseArgs, then each value through
- * the parsers of options.ts (bad values throw InvalidArgumentError, which the CLI turns into exit 2).
+ * The options of `shardlog stress` as StressOptions: node:util parseArgs (through the CLI's
+ * parseOptions), then each value through the parsers of options.ts (bad values throw
+ * InvalidArgumentError, which the CLI turns into exit 2).
  */
 import { randomInt } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '@shardlog/workers';
+import { parseOptions } from '../args.js';
 import { DEFAULTS, parseBytes, parseDuration, parseInt10, parseRate, parseSize, parseSync, validate, type StressOptions } from './options.js';
 
 /** Every option of `shardlog stress` (parseArgs config). */
@@ -49,7 +50,7 @@ function withDefaults(args: string[]): string[] {
 }
 
 export function parseStressArgs(args: string[]): { opts: StressOptions; json: boolean; quiet: boolean } {
-  const { values: v } = parseArgs({
+  const { values: v } = parseOptions({
     args: withDefaults(args),
     allowPositionals: false,
     options: OPTIONS,

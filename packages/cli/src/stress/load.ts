@@ -31,6 +31,8 @@ export interface LoadConfig {
   quota: number;
   ackMs: number;
   hangMs: number;
+  /** Post the latency histogram this often (default 250 ms). */
+  histMs?: number;
 }
 
 const MAX_IN_FLIGHT = 64;
@@ -120,7 +122,7 @@ class ProducerLoad {
         if (!(await settleWithin(oldest, cfg.hangMs))) break; // durable() stuck: reported as a hang below
       }
       this.postAck(false);
-      if (Date.now() - this.lastHistPost >= HIST_POST_MS) this.postHist();
+      if (Date.now() - this.lastHistPost >= (cfg.histMs ?? HIST_POST_MS)) this.postHist();
       await immediate();
     }
     return this.finish();

@@ -6,11 +6,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expectLoudFailure } from './loud-failure.js';
+import { FULL_DISK_HEADROOM } from './options.js';
 import type { StressRun } from './run-context.js';
 import { runSession } from './session.js';
 import { fillDisk, mountSmallFs } from './small-fs.js';
-
-const FULL_DISK_HEADROOM = 4 * 1024 * 1024;
 
 export async function runFullDisk(run: StressRun): Promise<void> {
   const { o, report, progress } = run;

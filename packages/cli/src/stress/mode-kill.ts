@@ -14,6 +14,12 @@ import { tearLog } from './tear.js';
 
 type Exit = { code: number | null; signal: NodeJS.Signals | null };
 
+/**
+ * The child's stats samples and latency histograms come this often (not every 250 ms as in the other
+ * modes): only what it sent before the SIGKILL reaches the report, and the kill may come early.
+ */
+const KILL_STATS_MS = 50;
+
 interface WriterChild {
   child: ChildProcess;
   exited: Promise<Exit>;
@@ -82,7 +88,7 @@ function forkWriter(run: StressRun, dir: string, first: number): WriterChild {
       if (m.type === 'ready') readyResolve();
     }
   });
-  child.send(run.session(dir, first));
+  child.send(run.session(dir, first, { statsMs: KILL_STATS_MS }));
   const started = Promise.race([ready.then(() => 'ready' as const), exited.then(() => 'exited' as const)]);
   return { child, exited, started, error: () => childError };
 }

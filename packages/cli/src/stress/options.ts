@@ -5,6 +5,7 @@
  */
 import { InvalidArgumentError } from '@shardlog/workers';
 import type { SyncOption } from '@shardlog/core';
+import { MAX_TIMER_MS } from '../args.js';
 
 /** Entry sizes in bytes (the payload, which includes the stress header). */
 export type SizeDist =
@@ -72,6 +73,11 @@ export const DEFAULTS: StressOptions = {
   hangMs: 15_000,
 };
 
+/** Full-disk mode fills its filesystem down to this much free space: the room the log has before ENOSPC. */
+export const FULL_DISK_HEADROOM = 4 * 1024 * 1024;
+/** The smallest --disk-size: the headroom, plus at least 1 MiB for the filler to take. */
+export const MIN_DISK_BYTES = FULL_DISK_HEADROOM + 1024 * 1024;
+
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
 
 /** `4096`, `64k`, `1m`, `2MiB` → bytes. */
@@ -90,7 +96,8 @@ export function parseDuration(name: string, v: string): number {
   if (!m) throw new InvalidArgumentError(`${name}: '${v}' is not a duration (examples: 500ms, 10s, 10m)`);
   const mult = { ms: 1, s: 1000, '': 1000, m: 60_000, min: 60_000, h: 3_600_000 }[m[2].toLowerCase()]!;
   const ms = Math.round(Number(m[1]) * mult);
-  if (!Number.isSafeInteger(ms) || ms <= 0) throw new InvalidArgumentError(`${name}: '${v}' must be more than zero`);
+  if (ms > MAX_TIMER_MS) throw new InvalidArgumentError(`${name}: '${v}' is too long: at most ${MAX_TIMER_MS} ms (about 24.8 days, the most Node's timers allow)`);
+  if (!(ms > 0)) throw new InvalidArgumentError(`${name}: '${v}' must be more than zero`);
   return ms;
 }
 
@@ -157,12 +164,17 @@ export function formatSync(s: SyncOption): string {
   return 'everyMs' in s ? `ms:${s.everyMs}` : `bytes:${s.everyBytes}`;
 }
 
-/** `unbounded` / `0` or a number of entries per second (`50k`, `1m` allowed). */
+/**
+ * `unbounded` or a number of entries per second (`50k`, `1m` allowed), at least 1. Unbounded is 0 in
+ * StressOptions, but `--rate 0` (or a rate that rounds to 0) is refused: it reads as "nothing".
+ */
 export function parseRate(v: string): number {
   if (v === 'unbounded' || v === 'max') return 0;
   const m = /^(\d+(?:\.\d+)?)([km]?)$/i.exec(v.trim());
   if (!m) throw new InvalidArgumentError(`--rate: '${v}' is not 'unbounded' or a number of entries per second (e.g. 50000, 50k)`);
-  return Math.round(Number(m[1]) * (m[2] === '' ? 1 : m[2].toLowerCase() === 'k' ? 1000 : 1_000_000));
+  const rate = Math.round(Number(m[1]) * (m[2] === '' ? 1 : m[2].toLowerCase() === 'k' ? 1000 : 1_000_000));
+  if (!Number.isSafeInteger(rate) || rate < 1) throw new InvalidArgumentError(`--rate: '${v}' must be at least 1 entry per second; for no limit, say --rate unbounded`);
+  return rate;
 }
 
 export function parseInt10(name: string, v: string, min: number, max: number): number {
@@ -187,4 +199,7 @@ export function validate(o: StressOptions): void {
     throw new InvalidArgumentError(`--kill-at ${o.killAt}ms is not within --duration (${o.durationMs ?? 5000}ms): the child would finish first`);
   }
   if (!Number.isSafeInteger(o.seed) || o.seed < 0) throw new InvalidArgumentError(`--seed must be a non-negative integer, got ${o.seed}`);
+  if (o.fullDisk && o.diskBytes < MIN_DISK_BYTES) {
+    throw new InvalidArgumentError(`--disk-size ${o.diskBytes} is too small: at least ${MIN_DISK_BYTES} bytes (5m), the ${FULL_DISK_HEADROOM / 1024 / 1024} MiB left free for the log plus room for the filler`);
+  }
 }

@@ -17,12 +17,18 @@ export function formatReport(r: StressReport): string {
   L.push(
     `  load        ${c.producers + 1} producers (main thread + ${c.producers} threads) -> ${c.shards} shards; ${c.size} ${c.kind} entries (largest allowed ${n(c.maxEntryBytes)}); sync ${c.sync}; rate ${c.rate}; api ${c.api}`,
   );
+  // In kill mode these come from what the writer child reported before the SIGKILL: its last stats
+  // sample and its last latency histograms. Without any, they were not measured: no zeros.
+  const killed = r.mode === 'kill';
   const t = r.throughput;
-  L.push(
-    `  throughput  ${t.seconds.toFixed(2)} s, ${n(t.entries)} entries, ${fmtBytes(t.payloadBytes)}: ${n(t.entriesPerSec)} entries/s, ${t.mbPerSec} MB/s; ${n(t.fsyncs)} fsyncs, ${t.meanBatchEntries} entries/batch, ${n(t.ringFullWaits)} ring-full waits, ${t.segments} segments`,
-  );
+  if (t.seconds > 0) {
+    L.push(
+      `  throughput  ${t.seconds.toFixed(2)} s, ${n(t.entries)} entries, ${fmtBytes(t.payloadBytes)}: ${n(t.entriesPerSec)} entries/s, ${t.mbPerSec} MB/s; ${n(t.fsyncs)} fsyncs, ${t.meanBatchEntries} entries/batch, ${n(t.ringFullWaits)} ring-full waits, ${t.segments} segments${killed ? ' (as last sampled before the kill)' : ''}`,
+    );
+  } else L.push(`  throughput  not measured: ${killed ? 'the writer child was killed before it sent a stats sample' : 'no stats sample arrived'}`);
   const l = r.latency;
-  L.push(`  durable ack p50 ${l.p50} ms, p90 ${l.p90} ms, p99 ${l.p99} ms, p99.9 ${l.p999} ms, max ${l.max} ms (${n(l.samples)} acks)`);
+  if (l.samples > 0) L.push(`  durable ack p50 ${l.p50} ms, p90 ${l.p90} ms, p99 ${l.p99} ms, p99.9 ${l.p999} ms, max ${l.max} ms (${n(l.samples)} acks${killed ? ' reported before the kill' : ''})`);
+  else L.push(`  durable ack not measured: ${killed ? 'the writer child was killed before it sent a latency histogram' : 'no durable() call was seen to resolve'}`);
   const f = r.faults;
   for (const k of f?.kill ?? []) {
     const parts = [`cycle ${k.cycle}: ${k.killed ? `SIGKILL after ${k.killAfterMs} ms` : 'not killed'}, ${n(k.acknowledgedAtKill)} entries acknowledged before it`];

@@ -19,6 +19,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { InvalidArgumentError } from '@shardlog/workers';
 import { runClean } from './mode-clean.js';
 import { runFullDisk } from './mode-full-disk.js';
 import { runKill } from './mode-kill.js';
@@ -37,7 +38,13 @@ export async function runStress(opts: Partial<StressOptions>, io: RunIO = {}): P
     return run.finish();
   }
   const parent = path.resolve(run.o.dir ?? os.tmpdir());
-  fs.mkdirSync(parent, { recursive: true });
+  try {
+    fs.mkdirSync(parent, { recursive: true }); // a missing --dir is made
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') throw new InvalidArgumentError(`--dir ${run.o.dir} is not a directory${code === 'ENOTDIR' ? ' (a part of its path is a file)' : ''}`);
+    throw e;
+  }
   const dir = fs.mkdtempSync(path.join(parent, 'shardlog-stress-'));
   run.report.dir = dir;
   try {

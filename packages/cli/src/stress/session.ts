@@ -36,6 +36,7 @@ export interface SessionConfig {
   entries?: number;
   ackMs: number;
   hangMs: number;
+  /** How often the stats sample (and each producer's latency histogram) is sent. */
   statsMs: number;
   /** Stop the load early when the log's filesystem has less than this free (0: never; full-disk mode). */
   minFreeBytes: number;
@@ -115,6 +116,7 @@ function loadConfigs(cfg: SessionConfig, t0: number): (i: number) => LoadConfig 
     quota: quotaOf(i),
     ackMs: cfg.ackMs,
     hangMs: cfg.hangMs,
+    histMs: cfg.statsMs,
   });
 }
 
