@@ -36,8 +36,9 @@ describe('the doorbell', () => {
         waits.push(await writtenAfter(log, () => (k === 0 ? log.append(`entry ${i}`) : k === 1 ? log.append(bytes) : log.appendMany([`a ${i}`, `b ${i}`]))));
       }
       await log.close();
-      // a lost wake-up costs the writer's idle timeout (1000 ms); a slow CI machine costs far less
-      expect(Math.max(...waits), `waits: ${waits.join(' ')}`).toBeLessThan(700);
+      // a lost wake-up costs the writer's idle timeout (1000 ms from when it went idle, ~15 ms before the
+      // append: ~985 ms); scheduling delays on a loaded CI machine cost less
+      expect(Math.max(...waits), `waits: ${waits.join(' ')}`).toBeLessThan(900);
     });
   }
 });

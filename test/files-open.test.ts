@@ -260,7 +260,10 @@ describe('a path that cannot hold a log', () => {
     child.stdout.on('data', (d) => (stdout += d));
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
-    await new Promise((r) => child.once('close', r));
+    await new Promise((resolve, reject) => {
+      child.once('close', resolve);
+      child.once('error', (e) => reject(new Error(`the child as user nobody did not start (can nobody run ${process.execPath}?): ${e.message}`)));
+    });
     expect(stderr).toBe('');
     const [fresh, old] = JSON.parse(stdout);
     for (const [r, where] of [

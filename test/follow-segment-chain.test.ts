@@ -158,7 +158,9 @@ describe('follow() and segments that come and go for real', () => {
     })();
     let last = 0;
     for (let round = 0; round < 12; round++) {
-      for (let i = 0; i < 30; i++) last = log.append(`${round}.${i} ` + 'r'.repeat(60));
+      // 15 entries of ~128 bytes a round on shard 0: three rounds pass segmentBytes (4096) even when
+      // the writer takes each round as one frame, so size rolls come between the rotate()s
+      for (let i = 0; i < 30; i++) last = log.append(`${round}.${i} ` + 'r'.repeat(100));
       await log.durable();
       if (round % 4 === 3) await log.rotate();
     }

@@ -12,7 +12,7 @@ import { Registry } from 'prom-client';
 import { openLog } from '@shardlog/core';
 import { registerShipMetrics, shipLog, ShipError } from '@shardlog/ship';
 import { logDir, REPO_ROOT } from './helpers.js';
-import { createStream, startNats } from './ship-support.js';
+import { createStream, startNats, until } from './ship-support.js';
 
 const BIN = path.join(REPO_ROOT, 'packages/ship/bin/shardlog-ship.js');
 
@@ -34,8 +34,7 @@ describe('shipper refusals', () => {
     expect(s.stats().error).toBeInstanceOf(ShipError);
     const c = shipLog({ dir, servers: nats.url, stream: 'NOPE', createStream: true, pollMs: 10 });
     await c.ready;
-    await new Promise((r) => setTimeout(r, 300));
-    expect(c.stats().shards[0].shippedSeq).toBe(10);
+    await until(() => c.stats().shards[0]?.shippedSeq === 10, 'the 10 entries shipped');
     await c.stop();
   });
 
@@ -62,7 +61,7 @@ describe('shipper refusals', () => {
     await createStream(nats.url, 'SHARED', 'shared');
     const first = shipLog({ dir, servers: nats.url, stream: 'SHARED', subjectPrefix: 'shared', pollMs: 10 });
     await first.ready;
-    await new Promise((r) => setTimeout(r, 200));
+    await until(() => first.stats().shards[0]?.shippedSeq === 5, 'the first log shipped');
     await first.stop();
     const otherLog = await smallLog(5);
     const second = shipLog({ dir: otherLog, servers: nats.url, stream: 'SHARED', subjectPrefix: 'shared' });
@@ -91,7 +90,7 @@ describe('shipper refusals', () => {
     const dir = await smallLog(5);
     const idle = shipLog({ dir, servers: nats.url, stream: 'LATE', createStream: true, pollMs: 10 });
     const s = shipLog({ dir, servers: nats.url, stream: 'LATE', createStream: true, pollMs: 10 });
-    await new Promise((r) => setTimeout(r, 400));
+    await until(() => /connection refused/.test(s.stats().waitingFor ?? ''), 'the shipper to say what it waits for');
     expect(s.stats()).toMatchObject({ state: 'starting', waitingFor: expect.stringMatching(/^the NATS server at nats:\/\/127.0.0.1:\d+ \(connection refused/) });
     await idle.stop();
     expect(idle.stats().state).toBe('stopped');
@@ -161,7 +160,7 @@ describe('shipper refusals', () => {
     const registry = new Registry();
     const reg = registerShipMetrics(s, registry, { labels: { stream: 'M' } });
     await s.ready;
-    await new Promise((r) => setTimeout(r, 300));
+    await until(() => s.stats().shippedEntries === 6 && s.stats().state === 'shipping', 'the 6 entries shipped');
     const text = await registry.metrics();
     const seqs = s.stats().shards.map((x) => x.shippedSeq);
     expect(seqs.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);

@@ -107,7 +107,10 @@ describe('shipping through faults', () => {
     const b = shipLog({ dir, servers: nats.url, stream: 'TWO', maxBatchEntries: 5, pollMs: 5, holdName: 'b' });
     await Promise.all([a.ready, b.ready]);
     const app = appender(log, 10);
-    await sleep(1500);
+    // append until both have shipped something and lost a race (at least 1.5 s; on a loaded machine longer)
+    const both = () => a.stats().messages > 0 && b.stats().messages > 0 && [...a.stats().shards, ...b.stats().shards].some((s) => s.conflicts > 0);
+    const t0 = Date.now();
+    while ((Date.now() - t0 < 1500 || !both()) && Date.now() - t0 < 30_000) await sleep(100);
     const appended = await app.stop();
     await log.close();
     await a.done;

@@ -10,7 +10,7 @@ describe('stress runner, kill mode', () => {
   it('loses nothing acknowledged when the writer process is SIGKILLed', async () => {
     // a fixed moment two thirds into the load: a seeded random one can fall early enough that, on a
     // loaded machine, nothing was acknowledged yet, and the test would then prove nothing
-    const r = await runStress({ durationMs: 1500, killAt: 1000, producers: 2, shards: 2, seed: 21 });
+    const r = await runStress({ durationMs: 5000, killAt: 1000, producers: 2, shards: 2, seed: 21 });
     expect(r.failures).toEqual([]);
     const k = r.faults!.kill!;
     expect(k).toHaveLength(1);
@@ -22,7 +22,7 @@ describe('stress runner, kill mode', () => {
   });
 
   it('survives torn tails over several kill / recover cycles on the same log', async () => {
-    const r = await runStress({ durationMs: 1000, killAt: 400, rate: 100_000, tear: 'tail', cycles: 3, producers: 1, shards: 2, seed: 22, size: { kind: 'uniform', min: 24, max: 2000 } });
+    const r = await runStress({ durationMs: 3000, killAt: 400, rate: 100_000, tear: 'tail', cycles: 3, producers: 1, shards: 2, seed: 22, size: { kind: 'uniform', min: 24, max: 2000 } });
     expect(r.failures).toEqual([]);
     const cycles = r.faults!.kill!;
     expect(cycles).toHaveLength(3);
@@ -43,7 +43,7 @@ describe('stress runner, kill mode', () => {
   });
 
   it('reports corruption of acknowledged (synced) data loudly instead of cutting it', async () => {
-    const r = await runStress({ durationMs: 1000, killAt: 500, tear: 'synced', producers: 1, shards: 2, seed: 23 });
+    const r = await runStress({ durationMs: 3000, killAt: 500, tear: 'synced', producers: 1, shards: 2, seed: 23 });
     expect(r.failures).toEqual([]);
     const c = r.faults!.kill![0];
     expect(c.tear).toMatchObject({ mode: 'synced', applied: true, kind: 'flip' });

@@ -16,7 +16,7 @@ import { openLog } from '@shardlog/core';
 import { I_LOCK, I_TAIL } from '@shardlog/workers';
 import { fixture, logDir } from './helpers.js';
 
-const WAIT_MS = 2500;
+const WAIT_MS = 10_000; // far above stallTimeoutMs (300): what it takes when it fails, never when it passes
 const timeout = (ms: number) => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms));
 
 describe('a producer that dies mid-append fails the log loudly (stallTimeoutMs)', () => {
