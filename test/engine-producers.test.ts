@@ -128,6 +128,24 @@ describe('durability', () => {
     expect(got[n - 1].text()).toBe(`entry ${n - 1}`);
   });
 
+  it('stats(): fileBytes is the segment header, the records and a frame header per batch, across many ring wraps', async () => {
+    const dir = logDir();
+    const log = await openLog({ dir, shards: 1, sync: 'none', ringBytes: 64 * 1024, segmentBytes: 1 << 30 });
+    const sizes = [10, 100, 700, 3000, 40];
+    let records = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const n = sizes[i % sizes.length];
+      log.append('x'.repeat(n));
+      records += Math.ceil((16 + n) / 8) * 8;
+      if (i % 97 === 0) await new Promise((r) => setImmediate(r)); // let the writer take part-rounds too
+    }
+    await log.durable();
+    const st = log.stats();
+    expect(st.fileBytes).toBeGreaterThan(100 * 64 * 1024); // through the 64 KiB ring a hundred times and more
+    expect(st.fileBytes).toBe(80 + records + st.batches * 32); // one segment header, the records, a frame header per batch
+    await log.close();
+  });
+
   it('stats() counts entries, bytes, batches, writev calls, fsyncs and lag per shard', async () => {
     const dir = logDir();
     const log = await openLog({ dir, shards: 2, sync: 'batch' });

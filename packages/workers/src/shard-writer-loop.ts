@@ -170,7 +170,7 @@ export class ShardWriter {
     c.written += b.bytes;
     c.entries += b.entries;
     c.payload += b.payload;
-    c.batches++;
+    if (b.entries > 0) c.batches++; // (a wrap's padding alone is consumed, but is no batch: no frame was written)
     c.publish();
     wakeSpaceWaiters(this.i32);
     exitAfterBatches(this.data.testFaults, c.batches);
