@@ -69,9 +69,11 @@ export function processStartTime(pid: number): string | null | undefined {
   }
   // "pid (comm) state ppid ...": comm may hold spaces and parentheses; fields resume after the last ')'
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // a zombie (Z: killed, not yet reaped by its parent) or a dying process (X) runs no more code and
-  // has closed its files: it holds nothing, though its pid is still taken. (Not a group leader that
-  // is a zombie while other threads of it run: Threads above 1.)
+  // a zombie (Z: killed, not yet reaped by its parent) or a dying process (X) whose threads have all
+  // exited runs no more code and has closed its files: it holds nothing, though its pid is still
+  // taken. While the leader is Z and other threads are still exiting (Threads above 1, a moment after
+  // a SIGKILL) one of them may still be inside a write(): the lock is held until they are gone.
+  // (And a leader that is a zombie while its other threads run on is alive.)
   if ((fields[0] === 'Z' || fields[0] === 'X') && threadCount(pid) <= 1) return null;
   const ticks = fields[22 - 3];
   if (!ticks || !/^\d+$/.test(ticks)) return undefined;
