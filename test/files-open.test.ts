@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CorruptLogError, InvalidArgumentError, LogFormatError, LogLockedError, LogOpenError, openLog, openLogManager, openLogSync, readLogSync, rebuildManifest, ShardlogError, verifyLog, WriterStartError } from '@shardlog/core';
-import { logDir, segmentFiles, tmpDir } from './helpers.js';
+import { logDir, runCli, segmentFiles, tmpDir } from './helpers.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -368,6 +368,16 @@ describe('a missing shard directory', () => {
     const report = await verifyLog({ dir });
     expect(report.ok).toBe(false);
     expect(report.errors).toEqual([{ file: gone, shard: 1, offset: 0, reason: expect.stringMatching(/shard directory is missing/) }]);
+    // the CLI's readers: cat and tail fail naming it; with --skip-corrupt they say so once and print the rest
+    for (const args of [['cat', dir], ['tail', dir, '-n', '100']]) {
+      const r = await runCli(args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr).toContain(`corrupt log: ${gone} at offset 0: the shard directory is missing`);
+      const k = await runCli([...args, '--skip-corrupt']);
+      expect(k.code, `${args.join(' ')} --skip-corrupt: ${k.stderr}`).toBe(0);
+      expect(k.stdout.split('\n').filter(Boolean)).toEqual(['e0', 'e2', 'e4', 'e6', 'e8']);
+      expect(k.stderr.split('\n').filter(Boolean)).toEqual([expect.stringContaining(`${gone} at offset 0: the shard directory is missing`)]);
+    }
     // the way out the message names: an empty directory, and the log goes on without those entries
     fs.mkdirSync(gone);
     const again = await openLog({ dir });
@@ -379,10 +389,13 @@ describe('a missing shard directory', () => {
   it('in a log without entries (a crash right after its manifest was written): made at open', async () => {
     const dir = logDir();
     await (await openLog({ dir, shards: 3 })).close();
-    for (const s of ['000', '002']) fs.rmSync(path.join(dir, s), { recursive: true });
+    for (const s of ['000', '001', '002']) fs.rmSync(path.join(dir, s), { recursive: true });
     const log = await openLog({ dir });
-    for (let i = 0; i < 3; i++) log.append(`e${i}`);
+    expect(fs.readdirSync(dir).filter((n) => /^\d{3}$/.test(n)).sort()).toEqual(['000', '001', '002']); // made at open
+    for (let i = 0; i < 3; i++) log.appendTo(0, `e${i}`); // one shard only: its writer alone writes files
     await log.close();
+    const again = await openLog({ dir }); // the shards without entries are not "missing"
+    await again.close();
     expect([...readLogSync({ dir })].map((e) => e.seq)).toEqual([1, 2, 3]);
     expect((await verifyLog({ dir })).ok).toBe(true);
   });

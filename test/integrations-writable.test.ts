@@ -115,6 +115,24 @@ describe('createLogWritable', () => {
     }
   });
 
+  it('the entries before a bad chunk go in however the stream grouped the chunks (one _writev of many; lines in one chunk)', async () => {
+    const dir = logDir();
+    const log = await openLog({ dir, shards: 1 });
+    const w = createLogWritable(log, { serialize: (c) => { if ((c as { bad?: boolean }).bad) throw new Error('bad chunk'); return JSON.stringify(c); } });
+    const failed = once(w, 'error');
+    w.cork(); // the four reach _writev together
+    w.write({ j: 1 });
+    w.write({ j: 2 });
+    w.write({ bad: true });
+    w.write({ j: 4 });
+    w.uncork();
+    expect((await failed)[0]).toMatchObject({ code: 'ERR_SHARDLOG_INVALID_ARGUMENT', message: expect.stringMatching(/bad chunk/) });
+    const tooLong = 'x'.repeat(log.maxEntryBytes + 10);
+    await expect(pipeline(Readable.from([Buffer.from(`l1\nl2\n${tooLong}\nl4\n`)]), createLogWritable(log, { mode: 'lines' }))).rejects.toMatchObject({ code: 'ERR_SHARDLOG_ENTRY_TOO_LARGE' });
+    await log.close();
+    expect(texts(dir)).toEqual(['{"j":1}', '{"j":2}', 'l1', 'l2']);
+  });
+
   it('a failed log fails the pipeline with ERR_SHARDLOG_SHARD_FAILED', async () => {
     const log = await openLog({ dir: logDir(), shards: 1, testFaults: { writeFailAt: 1 } });
     await expect(pipeline(Readable.from(['a', 'b', 'c']), createLogWritable(log))).rejects.toMatchObject({ code: 'ERR_SHARDLOG_SHARD_FAILED' });

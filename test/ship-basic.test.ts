@@ -157,10 +157,23 @@ describe('readJetStream with a subject prefix', () => {
         message: expect.stringMatching(/stream 'PFX' takes no subject '.*\.<shard>' \(its subjects: app\.wal\.>\)/),
       });
     }
+    // a stream whose subjects take the shards' with a wildcard before the shard number: read, never refused
+    await createStream(nats.url, 'WILD', 'x', { subjects: ['*.log.0', '*.log.1'] });
+    const log2 = await openLog({ dir: logDir(), shards: 2 });
+    const shipper2 = shipLog({ log: log2, servers: nats.url, stream: 'WILD', subjectPrefix: 'q.log' });
+    for (let i = 0; i < 10; i++) log2.append(`w${i}`);
+    await log2.close();
+    await shipper2.done;
+    const wild: number[] = [];
+    for await (const e of readJetStream({ servers: nats.url, stream: 'WILD', subjectPrefix: 'q.log' })) wild.push(e.seq);
+    expect(wild).toEqual([...Array(10).keys()].map((i) => i + 1));
+    const none0: number[] = [];
+    for await (const e of readJetStream({ servers: nats.url, stream: 'WILD', subjectPrefix: 'z.log' })) none0.push(e.seq); // takes z.log.0: holds none yet
+    expect(none0).toEqual([]);
     // a stream that takes the subjects but holds none of them yet: nothing, no error
-    await createStream(nats.url, 'EMPTY', 'fresh');
+    await createStream(nats.url, 'EMPTY', 'fresh.x');
     const none: number[] = [];
-    for await (const e of readJetStream({ servers: nats.url, stream: 'EMPTY', subjectPrefix: 'fresh' })) none.push(e.seq);
+    for await (const e of readJetStream({ servers: nats.url, stream: 'EMPTY', subjectPrefix: 'fresh.x' })) none.push(e.seq);
     expect(none).toEqual([]);
   });
 });

@@ -60,6 +60,13 @@ export function manifestAtOpen(dir: string, format: Format, shardsOption: number
   }
   const missing = missingShardDirs(dir, m.shards);
   if (missing.length > 0) throw missingShardError(dir, m.shards, missing);
+  // none missing, or some missing while no shard has a segment (a crash right after the manifest of a
+  // new log was written): make them now, so that every shard has its directory before any entry
+  try {
+    createShardDirs(dir, m.shards);
+  } catch (e) {
+    throw asOpenError(e, dir);
+  }
   if (m.id) return m as Manifest & { id: string };
   const upgraded = { ...m, id: randomUUID() };
   try {

@@ -11,7 +11,6 @@ import { LogRecord, type LogEntry } from '@shardlog/core';
 import { InvalidArgumentError } from '@shardlog/workers';
 import { decodeBatch, parseMsgId } from './batch.js';
 import { ShipError } from './errors.js';
-import { subjectMatches } from './shard-sender.js';
 import type { NatsOptions } from './nats.js';
 
 export interface ReadJetStreamOptions {
@@ -42,20 +41,37 @@ export async function shippedSubjects(jsm: JetStreamManager, stream: string, pre
     if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound) throw new ShipError('ERR_SHARDLOG_SHIP_NO_STREAM', `stream '${stream}' does not exist on the server`, { cause: e });
     throw e;
   }
-  // A stream whose subjects can take no `<prefix>.<shard>` was not shipped to with this prefix:
-  // say so, rather than read nothing (a mirror or sourced stream has no subjects of its own: not judged)
+  const held = Object.keys(info.state.subjects ?? {});
+  // A stream that holds no `<prefix>.<shard>` message and whose subjects could take none was not
+  // shipped to with this prefix: say so, rather than read nothing. (Not judged: a stream that holds
+  // such messages, whatever its subjects say now; a mirror or one with sources, whose messages come
+  // from other streams.)
   const takes = info.config.subjects ?? [];
-  if (takes.length > 0 && !takes.some((p) => subjectMatches(p, `${prefix}.0`) || (p.startsWith(`${prefix}.`) && /^\d+$/.test(p.slice(prefix.length + 1))))) {
+  const fed = info.config.mirror !== undefined || (info.config.sources?.length ?? 0) > 0;
+  if (held.length === 0 && !fed && takes.length > 0 && !takes.some((p) => couldTake(p, prefix))) {
     throw new ShipError('ERR_SHARDLOG_SHIP_NO_SUBJECT', `stream '${stream}' takes no subject '${prefix}.<shard>' (its subjects: ${takes.join(', ')}): is the subject prefix '${prefix}' the one the log was shipped with?`);
   }
   const out = new Map<number, number>();
-  for (const subj of Object.keys(info.state.subjects ?? {})) {
+  for (const subj of held) {
     const t = subj.slice(prefix.length + 1);
     if (!/^\d+$/.test(t)) continue;
     const m = await jsm.streams.getMessage(stream, { last_by_subj: subj });
     if (m) out.set(Number(t), m.seq);
   }
   return out;
+}
+
+/** Could subject pattern `p` (with * and >) match some `<prefix>.<digits>`? */
+function couldTake(p: string, prefix: string): boolean {
+  const a = p.split('.');
+  const b = prefix.split('.');
+  for (let i = 0; i <= b.length; i++) {
+    if (a[i] === '>') return true;
+    if (i === a.length) return false;
+    if (i === b.length) return a.length === b.length + 1 && (a[i] === '*' || /^\d+$/.test(a[i]!));
+    if (a[i] !== '*' && a[i] !== b[i]) return false;
+  }
+  return false;
 }
 
 /** One shard's entries, decoded from its messages, up to stream seq `endSeq`. */

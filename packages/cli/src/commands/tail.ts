@@ -3,9 +3,10 @@
  * written, by polling the files: the durability signals (Atomics) live in the writing process's
  * memory, so another process can only watch the files grow.
  */
+import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { InvalidArgumentError, listSegments, listShardDirs } from '@shardlog/workers';
-import { readKeysOf, readShard, ShardCursor, type LogEntry, type ReadKeys, type SkippedRegion } from '@shardlog/core';
+import { InvalidArgumentError, listSegments, listShardDirs, shardDirName } from '@shardlog/workers';
+import { missingShardDirs, missingShardError, readKeysOf, readShard, ShardCursor, type LogEntry, type ReadKeys, type SkippedRegion } from '@shardlog/core';
 import { dirArg, parseOptions, intOption, msOption, requireLog, KEY_FILE_HELP, keyFileOption } from '../args.js';
 import type { Command } from '../command.js';
 
@@ -114,6 +115,15 @@ export const tailCommand: Command = {
     const { dir, m, n, interval, json, follow, from, keys, skip } = tailOptions(args);
     const ids = new Set(listShardDirs(dir));
     for (let s = 0; s < (m?.shards ?? 0); s++) ids.add(s);
+    // a shard directory deleted from a log with entries: corruption, as in cat (with --skip-corrupt, said once)
+    const missing = m ? missingShardDirs(dir, m.shards) : [];
+    if (missing.length > 0) {
+      if (!skip) throw missingShardError(dir, m!.shards, missing);
+      for (const s of missing) {
+        skip({ shard: s, file: path.join(dir, shardDirName(s)), offset: 0, bytes: 0, reason: 'the shard directory is missing' });
+        ids.delete(s);
+      }
+    }
     const shards = [...ids].sort((a, b) => a - b);
 
     let fromSeq: number;

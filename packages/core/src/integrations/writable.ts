@@ -83,22 +83,43 @@ class LogWritable extends Writable {
     );
   }
 
+  /**
+   * Append the entries of `chunks` in order. A chunk that cannot become an entry, or an entry the log
+   * refuses, fails the stream with its error; every entry before it is appended all the same, however
+   * the stream happened to group the chunks (one _write or a _writev of many).
+   */
   private appendChunks(chunks: unknown[], cb: (err?: Error | null) => void): void {
-    let bytes = 0;
+    const entries: Entry[] = [];
+    let bad: unknown;
     try {
-      const entries: Entry[] = [];
       if (this.lines) {
         for (const c of chunks) this.splitLines(c as Buffer, entries);
       } else {
         for (const c of chunks) entries.push(this.toEntry(c));
       }
+    } catch (e) {
+      bad = e; // `entries` holds what came before it
+    }
+    try {
       if (entries.length === 1) this.target.append(entries[0]);
       else if (entries.length > 1) appendInPieces(this.target, entries);
-      for (const e of entries) bytes += e.length + 24;
-    } catch (e) {
-      cb(e as Error);
+    } catch {
+      // appendInPieces checks every entry before it appends any: nothing went in. One by one, up to the refused one.
+      for (const x of entries) {
+        try {
+          this.target.append(x);
+        } catch (refused) {
+          cb(refused as Error);
+          return;
+        }
+      }
+    }
+    if (bad !== undefined) {
+      cb(bad as Error);
       return;
     }
+    let bytes = 0;
+    for (const e of entries) bytes += e.length + 24;
     this.afterAppend(bytes, cb);
   }
 
