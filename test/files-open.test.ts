@@ -401,7 +401,31 @@ describe('a missing shard directory', () => {
   });
 });
 
+describe('a shard directory name taken by a file', () => {
+  it('open, readLog (skipCorrupt too) and verifyLog: LogFormatError naming it, never a raw ENOTDIR', async () => {
+    const dir = logDir();
+    const log = await openLog({ dir, shards: 2 });
+    for (let i = 0; i < 6; i++) log.append(`e${i}`);
+    await log.close();
+    const d = path.join(dir, '001');
+    fs.rmSync(d, { recursive: true });
+    fs.writeFileSync(d, 'not a directory');
+    const want = { code: 'ERR_SHARDLOG_FORMAT', file: d, message: expect.stringMatching(/not a directory/) };
+    await expect(openLog({ dir })).rejects.toMatchObject(want);
+    expect(() => [...readLogSync({ dir })]).toThrow(expect.objectContaining(want) as Error);
+    expect(() => [...readLogSync({ dir, skipCorrupt: true })]).toThrow(expect.objectContaining(want) as Error);
+    await expect(verifyLog({ dir })).rejects.toMatchObject(want);
+    expect(fs.readFileSync(d, 'utf8')).toBe('not a directory');
+  });
+});
+
 describe('other paths that are not directories', () => {
+  it('a dangling symlink as the log directory: LogOpenError with its EEXIST', async () => {
+    const link = path.join(tmpDir(), 'dangling');
+    fs.symlinkSync(path.join(tmpDir(), 'no-such-target'), link);
+    await expect(openLog({ dir: link })).rejects.toMatchObject({ code: 'ERR_SHARDLOG_OPEN', message: expect.stringMatching(/EEXIST/) });
+  });
+
   it('verifyLog on a file, and a log manager whose root is a file: LogOpenError, no thread left running', async () => {
     const file = path.join(tmpDir(), 'plain-file');
     fs.writeFileSync(file, 'x');

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CorruptLogError, fsyncDir, LogOpenError, mkdirDurable, shardDirName, ShardlogError } from '@shardlog/workers';
+import { CorruptLogError, fsyncDir, LogFormatError, LogOpenError, mkdirDurable, shardDirName, ShardlogError } from '@shardlog/workers';
 
 /** Create `dir` if needed (durably) and return its real absolute path. */
 export function prepareLogDir(dir: string): string {
@@ -43,7 +43,9 @@ export function missingShardDirs(dir: string, shards: number): number[] {
     try {
       names = fs.readdirSync(path.join(dir, shardDirName(s)));
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOTDIR') throw new LogFormatError(path.join(dir, shardDirName(s)), 'a shard directory name taken by something that is not a directory');
+      if (code !== 'ENOENT') throw e;
       missing.push(s);
       continue;
     }

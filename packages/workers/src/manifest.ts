@@ -119,7 +119,7 @@ export function mkdirDurable(dir: string): boolean {
     try {
       fs.mkdirSync(missing[i]);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST' && fs.statSync(missing[i]).isDirectory()) continue; // made meanwhile (a race)
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST' && fs.statSync(missing[i], { throwIfNoEntry: false })?.isDirectory()) continue; // made meanwhile (a race); a dangling symlink keeps its EEXIST
       throw e;
     }
     fsyncDir(path.dirname(missing[i]));
