@@ -16,7 +16,7 @@ describe('log manager', () => {
     const root = path.join(parent, 'root');
     fs.mkdirSync(root);
     const m = await openLogManager({ root, writers: 1 });
-    const bad = ['', '.', '..', '.hidden', 'a/b', 'a\\b', '../x', 'x..y', 'a\0b', 'tab\there', 'c1\u0085', 'csi\u009b[2J', ' pad', 'x'.repeat(201), 'é'.repeat(101), 'lone\ud800', 'lone\udc00x', 'cafe\u0301', 42 as unknown as string];
+    const bad = ['', '.', '..', '.hidden', 'a/b', 'a\\b', '../x', 'x..y', 'a\0b', 'tab\there', 'c1\u0085', 'csi\u009b[2J', ' pad', 'x'.repeat(201), 'é'.repeat(101), 'lone\ud800', 'lone\udc00x', 'cafe\u0301', '\u200b', 'abc\u202efdp.exe', 'a\u2028b', 'x\ufeffy', 42 as unknown as string];
     for (const name of bad) {
       const err = await m.log(name).catch((e: unknown) => e); // rejects, never throws
       expect(err, JSON.stringify(name)).toBeInstanceOf(InvalidArgumentError);

@@ -21,6 +21,9 @@ function nameProblem(name: unknown): string | undefined {
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return 'must not contain NUL or control characters';
   if (name.trim() !== name) return 'must not start or end with white space';
+  // characters that do not show, or that reorder what follows them, would let two names look alike
+  // in a listing (or a name look like another): bidi controls, zero-width spaces, line separators
+  if (/[\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff\u2028\u2029]/.test(name)) return 'must not contain invisible or bidirectional control characters';
   // a lone surrogate would be written to the file system as U+FFFD: two names, one directory
   if (!name.isWellFormed()) return 'must be well-formed Unicode (it holds a lone surrogate)';
   // 'é' as one code point or as e + U+0301 looks the same but would be two logs (and one directory on
