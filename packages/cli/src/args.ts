@@ -6,10 +6,9 @@
 import * as fs from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { InvalidArgumentError, listShardDirs, readManifest, type Manifest } from '@shardlog/workers';
-import { inlineNegativeValues, keysFromFileOrEnv, type EncryptionOptions } from '@shardlog/core';
+import { inlineNegativeValues, keysFromFileOrEnv, MAX_TIMER_MS, type EncryptionOptions } from '@shardlog/core';
 
-/** The largest delay Node's timers take (2^31 - 1 ms, about 24.8 days); a longer one fires after 1 ms. */
-export const MAX_TIMER_MS = 2_147_483_647;
+export { MAX_TIMER_MS };
 
 
 /** node:util parseArgs, with a negative number taken as an option's value (inlineNegativeValues). */

@@ -1,10 +1,14 @@
 /**
- * A helper the command-line tools of every package share (the `shardlog` CLI, `shardlog-ship`, the
- * bench tools): node:util parseArgs takes an option value that starts with '-' only inline, and
- * refuses `--from -5` with a three-line "argument is ambiguous"; rewritten as `--from=-5`, the
- * option's own check says what is wrong with the number, in one line.
+ * What the command-line tools of every package share (the `shardlog` CLI, `shardlog-ship`, the bench
+ * tools): the longest delay a Node timer takes, and negative numbers as option values. node:util
+ * parseArgs takes a value that starts with '-' only inline, and refuses `--from -5` with a
+ * three-line "argument is ambiguous"; rewritten as `--from=-5`, the option's own check says what is
+ * wrong with the number, in one line.
  */
 import type { ParseArgsConfig } from 'node:util';
+
+/** The largest delay Node's timers take (2^31 - 1 ms, about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * `--opt -5` as `--opt=-5` (and `-n -5` as `-n-5`) for the options of `options` that take a value.

@@ -42,7 +42,7 @@ export type { SegmentCheck, VerifyIssue, Manifest } from '@shardlog/workers';
 export { readHolds, writeHold, removeHold, holdFile, heldSeqs, HOLDS_DIR, type Hold } from './holds.js';
 export { readKeyFile, parseKeyFile, keysFromFileOrEnv, KEY_FILE_ENV } from './key-file.js';
 /** @internal for the command-line tools of the shardlog packages */
-export { inlineNegativeValues } from './command-args.js';
+export { inlineNegativeValues, MAX_TIMER_MS } from './command-args.js';
 /** @internal for the CLI: shard directories missing from a log with entries */
 export { missingShardDirs, missingShardError } from './log-dir.js';
 export { rekeyLog, type RekeyOptions, type RekeyResult } from './rekey.js';

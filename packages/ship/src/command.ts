@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '@shardlog/workers';
-import { inlineNegativeValues, keysFromFileOrEnv } from '@shardlog/core';
+import { inlineNegativeValues, keysFromFileOrEnv, MAX_TIMER_MS } from '@shardlog/core';
 import { shipLog, type ShipStats } from './shipper.js';
 import { verifyShipped } from './verify.js';
 import type { NatsOptions } from './nats.js';
@@ -47,8 +47,6 @@ export const SHIP_HELP = [
   '  -h, --help            this help',
 ].join('\n');
 
-/** The largest delay Node's timers take (2^31 - 1 ms); a longer one fires after 1 ms. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 /** An integer option, `min` to `max` (`rule` says so when it is not), undefined when not given. */
 function checkedInt(v: string | undefined, name: string, min: number, max: number, rule: string): number | undefined {

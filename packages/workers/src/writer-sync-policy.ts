@@ -1,7 +1,8 @@
 /**
  * When the shard writer syncs: its policy ('batch', 'bytes', 'ms', 'none'), durable() waiters'
- * requests (I_SYNC_REQ), durableSync()'s forced ones (I_SYNC_FORCE, whatever the policy), and flush-behind (a background fdatasync past FLUSH_BEHIND_BYTES unsynced,
- * whatever the policy, so the kernel does not throttle writes: docs/DESIGN-NOTES.md 11).
+ * requests (I_SYNC_REQ), durableSync()'s forced ones (I_SYNC_FORCE, whatever the policy), and
+ * flush-behind (a background fdatasync past FLUSH_BEHIND_BYTES unsynced, whatever the policy, so
+ * the kernel does not throttle writes: docs/DESIGN-NOTES.md 11).
  */
 import { I_SYNC_FORCE, I_SYNC_REQ } from './ring-protocol.js';
 import type { SyncPolicy } from './rpc.js';
